@@ -1,0 +1,97 @@
+// Package backend selects the GoMLX compute backend from one switch: the --backend flag where a
+// command has one, else $GOMLX_BACKEND, else the embedded pure-Go backend ("go").
+//
+// The pure-Go backend is always compiled in. ONNX Runtime ("onnx:cpu") is compiled in with the
+// build tag `onnx` and needs libonnxruntime (scripts/install-onnxruntime.sh installs it from the npm
+// registry). XLA ("xla:cpu", "xla:cuda") is compiled in with the build tag `xla` and needs a PJRT
+// plugin the user provides.
+package backend
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/gomlx/compute"
+	_ "github.com/gomlx/compute/gobackend" // the pure-Go backend, always available
+)
+
+// Default is the backend used when neither a flag nor $GOMLX_BACKEND names one.
+const Default = "go"
+
+var (
+	mu     sync.Mutex
+	cached = map[string]compute.Backend{}
+)
+
+// Name resolves the backend configuration: flag if non-empty, else $GOMLX_BACKEND, else Default.
+func Name(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	if env := os.Getenv(compute.ConfigEnvVar); env != "" {
+		return env
+	}
+	return Default
+}
+
+// New returns the backend named by flag (see Name). Backends are cached per configuration, since
+// creating one can be expensive and a process only needs one of each.
+func New(flag string) (compute.Backend, error) {
+	cfg := Name(flag)
+	mu.Lock()
+	defer mu.Unlock()
+	if b, ok := cached[cfg]; ok {
+		return b, nil
+	}
+	name, _, _ := strings.Cut(cfg, ":")
+	if !Available(name) {
+		return nil, fmt.Errorf("backend %q is not compiled in (available: %s); ONNX Runtime needs `-tags onnx` "+
+			"and scripts/install-onnxruntime.sh, XLA needs `-tags xla` and a PJRT plugin", cfg, strings.Join(List(), ", "))
+	}
+	var b compute.Backend
+	var err error
+	func() {
+		// Some backends panic on a missing shared library: turn that into an error.
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("%v", r)
+			}
+		}()
+		b, err = compute.NewWithConfig(cfg)
+	}()
+	if err != nil {
+		return nil, fmt.Errorf("starting backend %q: %w", cfg, err)
+	}
+	cached[cfg] = b
+	return b, nil
+}
+
+// Must is New for tests and examples: it panics on error.
+func Must(flag string) compute.Backend {
+	b, err := New(flag)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// List returns the names of the compiled-in backends.
+func List() []string {
+	names := compute.List()
+	sort.Strings(names)
+	return names
+}
+
+// Available reports whether a backend with this name (without ":config") is compiled in.
+func Available(name string) bool {
+	for _, n := range compute.List() {
+		if n == name {
+			return true
+		}
+	}
+	// The ONNX backend registers under two names.
+	return false
+}
