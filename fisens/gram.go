@@ -116,160 +116,289 @@ func argmax(z []float64) int {
 
 // FromGram computes FI and the comparison norms of one example from M = J Jᵀ (K × K, row-major,
 // J = ∂z/∂ω the logit Jacobian of the perturbation) and the logits z; label is the true label
-// (used when the objective asks for it). This is the single implementation every measure uses.
+// (used when the objective asks for it). This is the single implementation every measure uses;
+// NewSolver + Solve do the same for many Gram matrices of one example.
 func FromGram(M []float64, z []float64, label int, opt Options) (Result, error) {
+	s, err := NewSolver(z, label, opt)
+	if err != nil {
+		return Result{}, err
+	}
+	return s.Solve(M)
+}
+
+// Solver computes FI for many Gram matrices of one example (the patches of a map) without
+// allocating: it holds everything that depends only on the logits and the objective.
+type Solver struct {
+	K          int
+	opt        Options
+	pi, g, v   []float64 // probabilities, ∂f/∂z, v = g/√π
+	W          []float64 // W = D(I − 1πᵀ), K × K
+	A          []float64 // A = diag(π) − ππᵀ
+	A2         []float64 // A², for tr(A M A) = Σ (A²)_ij M_ij
+	shiftInv   bool      // Σ g = 0: the projector form applies
+	base       Result    // Label, Pred, Prob, Bound
+	wm, q, l   []float64 // workspace K × K
+	d, b, t, u []float64 // workspace K
+	used       []bool
+}
+
+// NewSolver prepares FI computations for one example with logits z and true label label.
+func NewSolver(z []float64, label int, opt Options) (*Solver, error) {
 	K := len(z)
 	if K < 2 {
-		return Result{}, fmt.Errorf("need at least 2 classes, got %d logits", K)
-	}
-	if len(M) != K*K {
-		return Result{}, fmt.Errorf("Gram matrix has %d entries, want K×K = %d", len(M), K*K)
-	}
-	for i, v := range M {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return Result{}, fmt.Errorf("Gram matrix entry %d is %v: the Jacobian is not finite", i, v)
-		}
+		return nil, fmt.Errorf("need at least 2 classes, got %d logits", K)
 	}
 	pi, oneMinus, err := Softmax(z)
 	if err != nil {
-		return Result{}, err
+		return nil, err
 	}
 	pred := argmax(z)
 	y, err := opt.Objective.label(label, pred, K)
 	if err != nil {
-		return Result{}, err
+		return nil, err
 	}
 	if pi[y] == 0 {
-		return Result{}, fmt.Errorf("π_y = 0 for label %d (logit %g vs max %g): log π_y and FI are undefined", y, z[y], z[pred])
+		return nil, fmt.Errorf("π_y = 0 for label %d (logit %g vs max %g): log π_y and FI are undefined", y, z[y], z[pred])
 	}
 	g, err := opt.Objective.grad(z, pi, oneMinus, y)
 	if err != nil {
-		return Result{}, err
+		return nil, err
 	}
-	res := Result{Label: y, Pred: pred, Prob: pi[y], Bound: oneMinus[y] / pi[y]}
-
-	Mm := mat.NewSymDense(K, append([]float64(nil), M...))
-	// A = diag(π) − ππᵀ with the diagonal as π_k (1 − π_k) computed without cancellation.
-	A := mat.NewSymDense(K, nil)
+	if opt.Convention == Authors && !opt.Objective.isLogProb() {
+		return nil, fmt.Errorf("the authors' convention is defined for log-probability objectives only, not %q", opt.Objective)
+	}
+	if opt.Convention != Exact && opt.Convention != Authors {
+		return nil, fmt.Errorf("unknown convention %d", opt.Convention)
+	}
+	s := &Solver{K: K, opt: opt, pi: pi, g: g,
+		base: Result{Label: y, Pred: pred, Prob: pi[y], Bound: oneMinus[y] / pi[y]},
+		W:    make([]float64, K*K), A: make([]float64, K*K), A2: make([]float64, K*K),
+		v: make([]float64, K), wm: make([]float64, K*K), q: make([]float64, K*K), l: make([]float64, K*K),
+		d: make([]float64, K), b: make([]float64, K), t: make([]float64, K), u: make([]float64, K), used: make([]bool, K)}
 	for i := 0; i < K; i++ {
-		for j := i; j < K; j++ {
+		sq := math.Sqrt(pi[i])
+		for j := 0; j < K; j++ {
 			if i == j {
-				A.SetSym(i, i, pi[i]*oneMinus[i])
+				// Diagonals from 1 − π_i computed without cancellation (π_y can round to 1).
+				s.W[i*K+j] = sq * oneMinus[i]
+				s.A[i*K+j] = pi[i] * oneMinus[i]
 			} else {
-				A.SetSym(i, j, -pi[i]*pi[j])
+				s.W[i*K+j] = -sq * pi[j]
+				s.A[i*K+j] = -pi[i] * pi[j]
 			}
 		}
 	}
-	gv := mat.NewVecDense(K, g)
-	var Mg mat.VecDense
-	Mg.MulVec(Mm, gv)
-	res.JacNorm = math.Sqrt(math.Max(0, mat.Dot(gv, &Mg)))
-	var AM, AMA mat.Dense
-	AM.Mul(A, Mm)
-	AMA.Mul(&AM, A)
-	res.SoftmaxJacNorm = math.Sqrt(math.Max(0, mat.Trace(&AMA)))
-
-	switch opt.Convention {
-	case Exact:
-		res.FI, res.Rank, err = exactFI(Mm, pi, oneMinus, g, opt.relTol())
-	case Authors:
-		if !opt.Objective.isLogProb() {
-			return Result{}, fmt.Errorf("the authors' convention is defined for log-probability objectives only, not %q", opt.Objective.Name)
+	for i := 0; i < K; i++ {
+		for j := 0; j < K; j++ {
+			var a float64
+			for k := 0; k < K; k++ {
+				a += s.A[i*K+k] * s.A[k*K+j]
+			}
+			s.A2[i*K+j] = a
 		}
-		res.FI, res.Rank, err = authorsFI(Mm, &AMA, A, pi, y, opt.eps())
-	default:
-		return Result{}, fmt.Errorf("unknown convention %d", opt.Convention)
+	}
+	sumG, normG := 0.0, 0.0
+	for k, v := range g {
+		sumG += v
+		normG += math.Abs(v)
+		if v != 0 {
+			s.v[k] = v / math.Sqrt(pi[k])
+		}
+	}
+	s.shiftInv = math.Abs(sumG) <= 1e-12*normG
+	return s, nil
+}
+
+// Solve returns FI, its rank and the Jacobian norms for the Gram matrix M (K × K, row-major).
+func (s *Solver) Solve(M []float64) (Result, error) {
+	K := s.K
+	if len(M) != K*K {
+		return Result{}, fmt.Errorf("Gram matrix has %d entries, want K×K = %d", len(M), K*K)
+	}
+	res := s.base
+	var gMg, trAMA float64
+	for i := 0; i < K; i++ {
+		for j := 0; j < K; j++ {
+			m := M[i*K+j]
+			if math.IsNaN(m) || math.IsInf(m, 0) {
+				return Result{}, fmt.Errorf("Gram matrix entry (%d, %d) is %v: the Jacobian is not finite", i, j, m)
+			}
+			gMg += s.g[i] * m * s.g[j]
+			trAMA += s.A2[i*K+j] * m
+		}
+	}
+	res.JacNorm = math.Sqrt(math.Max(0, gMg))
+	res.SoftmaxJacNorm = math.Sqrt(math.Max(0, trAMA))
+	var err error
+	if s.opt.Convention == Authors {
+		res.FI, res.Rank, err = s.authorsFI(M)
+	} else {
+		res.FI, res.Rank = s.exactFI(M)
 	}
 	return res, err
 }
 
-// exactFI computes ∇fᵀG⁺∇f from M, π and the logit gradient g (see the package doc).
-func exactFI(M *mat.SymDense, pi, oneMinus, g []float64, relTol float64) (float64, int, error) {
-	K := len(pi)
-	// W = D (I − 1πᵀ): W[i][j] = √π_i (δ_ij − π_j), the diagonal from 1 − π_i without cancellation.
-	W := mat.NewDense(K, K, nil)
+// exactFI computes ∇fᵀG⁺∇f from M (see the package doc). Q = W M Wᵀ spans range(G) in K-space;
+// its numerical range comes from a complete-pivoting Cholesky factorisation stopped when the
+// largest remaining pivot falls below RelTol · max diag(Q), orthonormalised by modified
+// Gram–Schmidt applied twice. FI = ‖Uᵀv‖² (shift-invariant objectives) or ‖Q⁺ W M g‖² (others).
+func (s *Solver) exactFI(M []float64) (float64, int) {
+	K := s.K
+	W, wm, q, L := s.W, s.wm, s.q, s.l
+	// wm = W M; q = wm Wᵀ.
 	for i := 0; i < K; i++ {
-		s := math.Sqrt(pi[i])
 		for j := 0; j < K; j++ {
-			d := -pi[j]
-			if i == j {
-				d = oneMinus[i]
+			var a float64
+			for k := 0; k < K; k++ {
+				a += W[i*K+k] * M[k*K+j]
 			}
-			W.Set(i, j, s*d)
+			wm[i*K+j] = a
 		}
 	}
-	var WM, Qd mat.Dense
-	WM.Mul(W, M)
-	Qd.Mul(&WM, W.T())
-	Q := symmetrize(&Qd)
-	var eig mat.EigenSym
-	if !eig.Factorize(Q, true) {
-		return 0, 0, fmt.Errorf("eigen-decomposition of the %d×%d Gram matrix failed", K, K)
+	maxDiag := 0.0
+	for i := 0; i < K; i++ {
+		for j := i; j < K; j++ {
+			var a float64
+			for k := 0; k < K; k++ {
+				a += wm[i*K+k] * W[j*K+k]
+			}
+			q[i*K+j], q[j*K+i] = a, a
+		}
+		s.d[i] = q[i*K+i]
+		s.used[i] = false
+		maxDiag = math.Max(maxDiag, s.d[i])
 	}
-	vals := eig.Values(nil)
-	var U mat.Dense
-	eig.VectorsTo(&U)
-	lmax := 0.0
-	for _, v := range vals {
-		lmax = math.Max(lmax, v)
+	if maxDiag <= 0 {
+		return 0, 0 // J = 0 (or only along 1): the output distribution does not move
 	}
-	if lmax <= 0 {
-		return 0, 0, nil // J = 0: the perturbation does not move the output distribution
-	}
-	thr := relTol * lmax
-	sumG, normG := 0.0, 0.0
-	for _, v := range g {
-		sumG += v
-		normG += math.Abs(v)
-	}
-	fi, r := 0.0, 0
-	if math.Abs(sumG) <= 1e-12*normG {
-		// Shift-invariant objective: ∇f = Jᵀ Wᵀ v with v = g/√π, FI = ‖P v‖².
-		v := make([]float64, K)
-		for k := range v {
-			if g[k] != 0 {
-				v[k] = g[k] / math.Sqrt(pi[k])
+	thr := s.opt.relTol() * maxDiag
+	// Pivoted Cholesky: column r of L (rows in original order) for pivot p.
+	r := 0
+	for ; r < K; r++ {
+		p := -1
+		for i := 0; i < K; i++ {
+			if !s.used[i] && (p < 0 || s.d[i] > s.d[p]) {
+				p = i
 			}
 		}
-		for i, lam := range vals {
-			if lam <= thr {
+		if p < 0 || s.d[p] <= thr {
+			break
+		}
+		s.used[p] = true
+		lpp := math.Sqrt(s.d[p])
+		for i := 0; i < K; i++ {
+			if s.used[i] && i != p {
+				L[i*K+r] = 0
 				continue
 			}
-			r++
-			var c float64
-			for k := 0; k < K; k++ {
-				c += U.At(k, i) * v[k]
+			if i == p {
+				L[i*K+r] = lpp
+				continue
 			}
-			fi += c * c
+			a := q[i*K+p]
+			for t := 0; t < r; t++ {
+				a -= L[i*K+t] * L[p*K+t]
+			}
+			L[i*K+r] = a / lpp
+			s.d[i] -= L[i*K+r] * L[i*K+r]
 		}
-		return fi, r, nil
 	}
-	// General objective: FI = Σ_i (u_iᵀ W M g)² / λ_i².
-	var WMg mat.VecDense
-	WMg.MulVec(&WM, mat.NewVecDense(K, g))
-	for i, lam := range vals {
-		if lam <= thr {
-			continue
+	if r == 0 {
+		return 0, 0
+	}
+	// Orthonormalise the r columns of L in place (MGS twice); R (upper, r × r) goes to q.
+	R := q
+	for j := 0; j < r; j++ {
+		for c := 0; c < r; c++ {
+			R[c*K+j] = 0
 		}
-		r++
-		var c float64
+	}
+	for j := 0; j < r; j++ {
+		for pass := 0; pass < 2; pass++ {
+			for c := 0; c < j; c++ {
+				var dot float64
+				for i := 0; i < K; i++ {
+					dot += L[i*K+c] * L[i*K+j]
+				}
+				R[c*K+j] += dot
+				for i := 0; i < K; i++ {
+					L[i*K+j] -= dot * L[i*K+c]
+				}
+			}
+		}
+		var nrm float64
+		for i := 0; i < K; i++ {
+			nrm += L[i*K+j] * L[i*K+j]
+		}
+		nrm = math.Sqrt(nrm)
+		R[j*K+j] = nrm
+		for i := 0; i < K; i++ {
+			L[i*K+j] /= nrm
+		}
+	}
+	if s.shiftInv {
+		var fi float64
+		for c := 0; c < r; c++ {
+			var dot float64
+			for i := 0; i < K; i++ {
+				dot += L[i*K+c] * s.v[i]
+			}
+			fi += dot * dot
+		}
+		return fi, r
+	}
+	// General objective: Q = U R Rᵀ Uᵀ, so ‖Q⁺ b‖ = ‖R⁻ᵀ R⁻¹ Uᵀ b‖ with b = W M g.
+	b, t := s.b, s.t
+	for i := 0; i < K; i++ {
+		var a float64
 		for k := 0; k < K; k++ {
-			c += U.At(k, i) * WMg.AtVec(k)
+			a += wm[i*K+k] * s.g[k]
 		}
-		fi += c * c / (lam * lam)
+		b[i] = a
 	}
-	return fi, r, nil
+	for c := 0; c < r; c++ {
+		var dot float64
+		for i := 0; i < K; i++ {
+			dot += L[i*K+c] * b[i]
+		}
+		t[c] = dot
+	}
+	// Solve R w = t (back substitution), then Rᵀ u = w (forward substitution).
+	for i := r - 1; i >= 0; i-- {
+		a := t[i]
+		for j := i + 1; j < r; j++ {
+			a -= R[i*K+j] * t[j]
+		}
+		t[i] = a / R[i*K+i]
+	}
+	u := s.u
+	for i := 0; i < r; i++ {
+		a := t[i]
+		for j := 0; j < i; j++ {
+			a -= R[j*K+i] * u[j]
+		}
+		u[i] = a / R[i*K+i]
+	}
+	var fi float64
+	for i := 0; i < r; i++ {
+		fi += u[i] * u[i]
+	}
+	return fi, r
 }
 
 // authorsFI follows shu-hai/SA_DNN: grad = ∂π/∂ω = Jᵀ A (p × K), L = grad·E with
 // E = diag(1/(√π+ε)), ∇f = grad[:, y]/(π_y + ε), thin SVD L = B D Aᵀ keeping d > ε, and
 // FI = Σ (b_iᵀ∇f)²/d_i². With LᵀL = E A M A E = V diag(d²) Vᵀ and b_i = L v_i/d_i,
 // b_iᵀ∇f = v_iᵀ E (A M A) e_y / ((π_y+ε) d_i).
-func authorsFI(M *mat.SymDense, AMA *mat.Dense, A *mat.SymDense, pi []float64, y int, eps float64) (float64, int, error) {
-	K := len(pi)
+func (s *Solver) authorsFI(M []float64) (float64, int, error) {
+	K, eps, y := s.K, s.opt.eps(), s.base.Label
+	Am := mat.NewDense(K, K, s.A)
+	var AM, AMA mat.Dense
+	AM.Mul(Am, mat.NewDense(K, K, M))
+	AMA.Mul(&AM, Am)
 	E := make([]float64, K)
 	for k := range E {
-		E[k] = 1 / (math.Sqrt(pi[k]) + eps)
+		E[k] = 1 / (math.Sqrt(s.pi[k]) + eps)
 	}
 	LtL := mat.NewSymDense(K, nil)
 	for i := 0; i < K; i++ {
@@ -284,10 +413,9 @@ func authorsFI(M *mat.SymDense, AMA *mat.Dense, A *mat.SymDense, pi []float64, y
 	vals := eig.Values(nil)
 	var V mat.Dense
 	eig.VectorsTo(&V)
-	// w = E (A M A) e_y / (π_y + ε)
-	w := make([]float64, K)
+	w := make([]float64, K) // E (A M A) e_y / (π_y + ε)
 	for k := 0; k < K; k++ {
-		w[k] = E[k] * AMA.At(k, y) / (pi[y] + eps)
+		w[k] = E[k] * AMA.At(k, y) / (s.pi[y] + eps)
 	}
 	fi, r := 0.0, 0
 	for i, d2 := range vals {
@@ -302,17 +430,4 @@ func authorsFI(M *mat.SymDense, AMA *mat.Dense, A *mat.SymDense, pi []float64, y
 		fi += c * c / (d2 * d2) // (v_iᵀ w / d_i)² / d_i²
 	}
 	return fi, r, nil
-}
-
-// symmetrize returns (X + Xᵀ)/2 as a SymDense (rounding makes products of symmetric factors
-// slightly asymmetric).
-func symmetrize(X *mat.Dense) *mat.SymDense {
-	n, _ := X.Dims()
-	S := mat.NewSymDense(n, nil)
-	for i := 0; i < n; i++ {
-		for j := i; j < n; j++ {
-			S.SetSym(i, j, 0.5*(X.At(i, j)+X.At(j, i)))
-		}
-	}
-	return S
 }
