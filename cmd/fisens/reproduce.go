@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+
+	"github.com/fisens/fisens/backend"
+	"github.com/fisens/fisens/experiments"
+	"github.com/fisens/fisens/internal/rows"
+)
+
+func init() {
+	register(command{name: "reproduce", summary: "run the papers' experiments and write figures, tables and an index", run: runReproduce})
+}
+
+func runReproduce(args []string) error {
+	fs := flag.NewFlagSet("reproduce", flag.ContinueOnError)
+	scale := fs.String("scale", "quick", "quick (fresh 2-core machine, minutes) or paper (the paper's models and data)")
+	only := fs.String("only", "", "comma-separated experiments to run (default: all); see --list")
+	list := fs.Bool("list", false, "list the experiments and exit")
+	out := fs.String("out", "out/reproduce", "output folder (figures, tables, index.md; resumable results)")
+	backendFlag := fs.String("backend", "", "GoMLX backend (default $GOMLX_BACKEND or go)")
+	seed := fs.Int64("seed", 1, "seed of every random choice")
+	shard := fs.String("shard", "", "i/n: per-example work of this shard only (merge the CSVs with `fisens merge`)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *list {
+		for _, e := range experiments.List() {
+			fmt.Printf("%-12s %-22s %s\n", e.Name, e.Paper, e.Title)
+		}
+		return nil
+	}
+	sc, err := experiments.ParseScale(*scale)
+	if err != nil {
+		return err
+	}
+	sh, err := rows.ParseShard(*shard)
+	if err != nil {
+		return err
+	}
+	todo := experiments.List()
+	if *only != "" {
+		todo = nil
+		for _, name := range strings.Split(*only, ",") {
+			e, err := experiments.Lookup(strings.TrimSpace(name))
+			if err != nil {
+				return err
+			}
+			todo = append(todo, e)
+		}
+	}
+	if _, err := backend.New(*backendFlag); err != nil {
+		return err
+	}
+	c := experiments.Common{Scale: sc, OutDir: *out, Backend: backend.Name(*backendFlag), Seed: *seed, Shard: sh, Progress: os.Stderr}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	var reports []*experiments.Report
+	var failed []string
+	t0 := time.Now()
+	for _, e := range todo {
+		c.Logf("== %s: %s (%s), %s scale", e.Name, e.Title, e.Paper, sc)
+		t := time.Now()
+		r, err := e.Run(ctx, c)
+		if err != nil {
+			c.Logf("!! %s failed: %v", e.Name, err)
+			failed = append(failed, fmt.Sprintf("%s: %v", e.Name, err))
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		r.Elapsed = time.Since(t)
+		reports = append(reports, r)
+		for _, f := range r.Findings {
+			c.Logf("   %s", f)
+		}
+		c.Logf("   %s done in %s", e.Name, r.Elapsed.Round(time.Second))
+		// Rewrite the index after each experiment so an interrupted run still has one.
+		if _, err := experiments.WriteIndex(c, reports); err != nil {
+			return err
+		}
+	}
+	idx, err := experiments.WriteIndex(c, reports)
+	if err != nil {
+		return err
+	}
+	c.Logf("index: %s (%d experiments in %s)", idx, len(reports), time.Since(t0).Round(time.Second))
+	if len(failed) > 0 {
+		return fmt.Errorf("%d experiment(s) failed:\n  %s", len(failed), strings.Join(failed, "\n  "))
+	}
+	return nil
+}
