@@ -2,9 +2,33 @@
 SHELL := /bin/bash
 GO ?= go
 
-.PHONY: help test
+.PHONY: help test unit
 help:
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-test: ## run the unit tests (pure-Go backend)
+test: ## the whole test suite: vet, unit tests (pure Go), ONNX Runtime tests, fuzz smoke, notebooks (scripts/test.sh)
+	scripts/test.sh
+
+unit: ## unit tests only, pure-Go backend (fast)
 	$(GO) test ./...
+
+# ---- Notebooks (GoNB + Jupyter); see notebooks/README.md ----------------------------------------
+NOTEBOOKS ?=
+NB_SHOT ?= smoke
+NB_SHOT_SIZE ?= 1200,4000
+
+.PHONY: notebooks lab notebook-screenshot notebooks-clean
+notebooks: ## execute the notebooks headless at quick scale into notebooks/out/ (.ipynb + .html); fails on any cell error (NOTEBOOKS=... for a subset)
+	scripts/setup-notebooks.sh
+	scripts/run-notebooks.sh $(NOTEBOOKS)
+
+lab: ## install the GoNB kernel for you and start Jupyter (Lab if installed, else the classic Notebook) on notebooks/
+	scripts/notebooks/lab.sh
+
+notebook-screenshot: ## render an executed notebook (NB_SHOT=smoke) to HTML and screenshot it with headless Chromium into notebooks/out/NB_SHOT.png
+	scripts/setup-notebooks.sh --with-chromium
+	[ -f notebooks/out/$(NB_SHOT).ipynb ] || scripts/run-notebooks.sh notebooks/$(NB_SHOT).ipynb
+	scripts/notebooks/screenshot.sh notebooks/out/$(NB_SHOT).ipynb notebooks/out/$(NB_SHOT).png $(NB_SHOT_SIZE)
+
+notebooks-clean: ## strip the outputs from the committed notebooks in place (nbconvert ClearOutputPreprocessor)
+	jupyter nbconvert --log-level=WARN --to notebook --inplace --ClearOutputPreprocessor.enabled=True notebooks/*.ipynb

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The whole test suite: the README's test command (`make test`) and what CI runs (.ci/run).
+# Installs what it needs on a fresh Debian machine: Go modules (proxy), ONNX Runtime (npm
+# registry), Jupyter (Debian packages, for the notebooks).
+#   FISENS_SKIP_NOTEBOOKS=1  skip executing the notebooks
+#   FISENS_SKIP_ONNX=1       skip the ONNX Runtime backend tests
+set -euo pipefail
+cd "$(dirname "$0")/.."
+step() { echo; echo "==== $* [$(date +%T)]"; }
+t0=$(date +%s)
+
+step "Go modules"
+go mod download
+
+step "static checks: gofmt, go vet"
+bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*'))
+if [[ -n $bad ]]; then echo "gofmt needed on:"; echo "$bad"; exit 1; fi
+go vet ./...
+go vet -tags onnx ./...
+
+step "unit tests (pure-Go backend)"
+go test -count=1 ./...
+
+if [[ ${FISENS_SKIP_ONNX:-} != 1 ]]; then
+  step "ONNX Runtime backend: install (npm registry) and cross-backend tests"
+  if env_lines=$(scripts/install-onnxruntime.sh); then
+    eval "$(grep '^export' <<<"$env_lines")"
+    go test -count=1 -tags onnx -run 'ONNX|AcrossBackends' ./...
+  else
+    echo "ONNX Runtime could not be installed (npm missing or offline): its tests are SKIPPED, not passed"
+  fi
+fi
+
+step "fuzz smoke (10 s per parser)"
+go test -run '^$' -fuzz '^FuzzParseIDX$' -fuzztime 10s ./datasets/
+go test -run '^$' -fuzz '^FuzzParseCIFAR$' -fuzztime 10s ./datasets/
+
+if [[ ${FISENS_SKIP_NOTEBOOKS:-} != 1 ]]; then
+  step "notebooks (headless, quick scale)"
+  make notebooks
+fi
+step "all tests passed in $(( $(date +%s) - t0 )) s"
