@@ -27,7 +27,11 @@
 // and for an objective whose logit gradient g sums to zero (every log-probability does),
 // ∇f = Jᵀ Wᵀ v with v = g/√π, so
 //
-//	FI = ‖P v‖²,  P = projector onto the eigenvectors of Q with eigenvalue > RelTol · λ_max(Q).
+//	FI = ‖P v‖²,  P = projector onto the numerical range of Q,
+//
+// found by a complete-pivoting Cholesky factorisation of Q stopped when the largest remaining pivot
+// falls below RelTol · max diag(Q) (DefaultRelTol = 1e-13; the Gram matrices are accumulated in
+// float64), whose columns are orthonormalised; the number of pivots kept is the rank r.
 //
 // For f = log π_y this is FI = [Q⁺Q]_yy / π_y, and since rank(G) ≤ K − 1,
 //
