@@ -20,6 +20,7 @@ require (
 	github.com/gomlx/compute-onnx v0.0.0-20260727144917-270d819490b5 // indirect
 	github.com/gomlx/go-xla v0.4.0 // indirect
 	github.com/gomlx/gomlx v0.28.1 // indirect
+	github.com/google/uuid v1.6.0 // indirect
 	github.com/gx-org/backend v0.3.0 // indirect
 	github.com/gx-org/gx v0.6.1 // indirect
 	github.com/janpfeifer/gonb v0.11.3 // indirect

@@ -57,6 +57,8 @@ type Model struct {
 	cfg   Config
 	store *model.Store
 	build Builder
+
+	inference inferenceCache // compiled inference executors (eval.go)
 }
 
 // New returns an uninitialised model of a registered architecture (variables are created and

@@ -1,0 +1,145 @@
+package ops
+
+import (
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // graph-building code reads better unqualified
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/support/exceptions"
+)
+
+// Padding is the spatial padding mode of a convolution.
+type Padding int
+
+const (
+	// Same keeps ⌈n/stride⌉ outputs, padding as TensorFlow/Keras do ('same').
+	Same Padding = iota
+	// Valid uses no padding: ⌊(n−k)/stride⌋+1 outputs.
+	Valid
+)
+
+// String returns "same" or "valid".
+func (p Padding) String() string {
+	if p == Valid {
+		return "valid"
+	}
+	return "same"
+}
+
+// Conv2D is a 2-D convolution layer on x [B, H, W, Cin] with a square, odd kernel of size kernel,
+// filters output channels, stride 1 or 2 and the given padding. It creates the variable "weights"
+// [kernel, kernel, Cin, filters] (initialised by the scope's initializer: He normal by default) and,
+// if bias, "biases" [filters] (zeros) in scope, and returns [B, H', W', filters].
+func Conv2D(scope *model.Scope, x *Node, filters, kernel, stride int, padding Padding, bias bool) *Node {
+	if x.Rank() != 4 {
+		exceptions.Panicf("ops.Conv2D(%s): want x of shape [B, H, W, C], got %s", scope.Scope(), x.Shape())
+	}
+	cin := x.Shape().Dimensions[3]
+	w := scope.VariableWithShape("weights", shapes.Make(x.DType(), kernel, kernel, cin, filters)).NodeValue(x.Graph())
+	y := Convolve2D(x, w, stride, padding)
+	if bias {
+		b := scope.VariableWithShape("biases", shapes.Make(x.DType(), filters)).NodeValue(x.Graph())
+		y = Add(y, Reshape(b, 1, 1, 1, filters))
+	}
+	return y
+}
+
+// Convolve2D convolves x [B, H, W, Cin] with the kernel w [k, k, Cin, Cout] (k odd) at stride 1 or 2,
+// using only ops whose gradients work on both backends (see the package doc). Stride 2 follows
+// TensorFlow's output size and phase for both paddings.
+func Convolve2D(x, w *Node, stride int, padding Padding) *Node {
+	if x.Rank() != 4 || w.Rank() != 4 {
+		exceptions.Panicf("ops.Convolve2D: want x [B,H,W,C] and w [k,k,Cin,Cout], got %s and %s", x.Shape(), w.Shape())
+	}
+	kh, kw := w.Shape().Dimensions[0], w.Shape().Dimensions[1]
+	if kh%2 == 0 || kw%2 == 0 {
+		exceptions.Panicf("ops.Convolve2D: kernel %dx%d: only odd kernel sizes are supported "+
+			"(GoMLX v0.28.1 computes wrong input gradients for even kernels)", kh, kw)
+	}
+	if x.Shape().Dimensions[3] != w.Shape().Dimensions[2] {
+		exceptions.Panicf("ops.Convolve2D: x has %d channels but the kernel expects %d", x.Shape().Dimensions[3], w.Shape().Dimensions[2])
+	}
+	if kh == 1 && kw == 1 {
+		// A 1×1 convolution is a matrix product over channels (faster than Conv on both backends,
+		// forward and backward); both paddings pick phase 0 at stride 2: subsample first.
+		switch stride {
+		case 1:
+		case 2:
+			x = Subsample2(x, 0, 0)
+		default:
+			exceptions.Panicf("ops.Convolve2D: stride %d not supported (1 or 2)", stride)
+		}
+		d := w.Shape().Dimensions
+		return Einsum("bhwc,cd->bhwd", x, Reshape(w, d[2], d[3]))
+	}
+	switch stride {
+	case 1:
+		return conv1(x, w, padding)
+	case 2:
+		h, wd := x.Shape().Dimensions[1], x.Shape().Dimensions[2]
+		y := conv1(x, w, padding)
+		ph, pw := 0, 0
+		if padding == Same {
+			ph, pw = SamePhase(h, kh), SamePhase(wd, kw)
+		}
+		return Subsample2(y, ph, pw)
+	default:
+		exceptions.Panicf("ops.Convolve2D: stride %d not supported (1 or 2)", stride)
+		return nil
+	}
+}
+
+// conv1 is a stride-1 convolution.
+func conv1(x, w *Node, padding Padding) *Node {
+	c := Convolve(x, w)
+	if padding == Same {
+		c = c.PadSame() // (k−1)/2 on both sides: exactly TensorFlow's 'same' at stride 1 for odd k.
+	} else {
+		c = c.NoPadding()
+	}
+	return c.Done()
+}
+
+// SamePhase returns which of the stride-1 'same' outputs (0 or 1 modulo 2) TensorFlow's stride-2
+// 'same' convolution keeps, for an axis of size n and an odd kernel size k:
+// (k−1)/2 − ⌊max(0, (⌈n/2⌉−1)·2 + k − n)/2⌋.
+func SamePhase(n, k int) int {
+	out := (n + 1) / 2
+	total := max(0, (out-1)*2+k-n)
+	return (k-1)/2 - total/2
+}
+
+// Subsample2 keeps every second row and column of x [B, H, W, C], starting at row phaseH and column
+// phaseW (each 0 or 1): ⌈H/2⌉ rows for phase 0, H/2 for phase 1 (H even). It is exact, and its
+// gradient uses only Reshape, Mul, ReduceSum and (for odd sizes) Concatenate, which both backends
+// differentiate.
+func Subsample2(x *Node, phaseH, phaseW int) *Node {
+	if x.Rank() != 4 {
+		exceptions.Panicf("ops.Subsample2: want x [B,H,W,C], got %s", x.Shape())
+	}
+	if phaseH < 0 || phaseH > 1 || phaseW < 0 || phaseW > 1 {
+		exceptions.Panicf("ops.Subsample2: phases must be 0 or 1, got %d, %d", phaseH, phaseW)
+	}
+	x = padOddToEven(x, 1, phaseH)
+	x = padOddToEven(x, 2, phaseW)
+	d := x.Shape().Dimensions
+	b, h, w, c := d[0], d[1], d[2], d[3]
+	x = Reshape(x, b, h/2, 2, w/2, 2, c)
+	mask := make([]float64, 4)
+	mask[phaseH*2+phaseW] = 1
+	m := Reshape(ConstAsDType(x.Graph(), x.DType(), mask), 1, 1, 2, 1, 2, 1)
+	return ReduceSum(Mul(x, m), 2, 4)
+}
+
+// padOddToEven appends a zero slice along axis when its size is odd (phase 0 only).
+func padOddToEven(x *Node, axis, phase int) *Node {
+	n := x.Shape().Dimensions[axis]
+	if n%2 == 0 {
+		return x
+	}
+	if phase == 1 {
+		exceptions.Panicf("ops.Subsample2: phase 1 on an odd axis of size %d is not supported", n)
+	}
+	zd := x.Shape().Clone()
+	zd.Dimensions[axis] = 1
+	return Concatenate([]*Node{x, Zeros(x.Graph(), zd)}, axis)
+}

@@ -1,0 +1,70 @@
+package ops
+
+import (
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/model/initializer"
+	"github.com/gomlx/gomlx/support/exceptions"
+)
+
+const (
+	// BatchNormMomentum is the moving-average momentum of BatchNorm (Keras' default).
+	BatchNormMomentum = 0.99
+	// BatchNormEpsilon is added to the variance before the square root (Keras' default).
+	BatchNormEpsilon = 1e-3
+)
+
+// BatchNorm normalises x [..., C] per channel (the last axis) and creates in scope the trainable
+// "gamma" (ones) and "beta" (zeros) and the non-trainable moving "mean" (zeros) and "variance" (ones),
+// all of shape [C]. In training mode (scope.IsTraining(g)) it uses the batch statistics and updates
+// the moving averages; in inference mode it uses the moving averages. See the package doc.
+// It never uses the backends' batch-norm ops.
+func BatchNorm(scope *model.Scope, x *Node) *Node {
+	if x.Rank() < 2 {
+		exceptions.Panicf("ops.BatchNorm(%s): want x [B, ..., C], got %s", scope.Scope(), x.Shape())
+	}
+	g := x.Graph()
+	c := x.Shape().Dimensions[x.Rank()-1]
+	vs := shapes.Make(x.DType(), c)
+	gamma := scope.WithInitializer(initializer.One).VariableWithShape("gamma", vs).SetTrainable(true)
+	beta := scope.WithInitializer(initializer.Zero).VariableWithShape("beta", vs).SetTrainable(true)
+	meanVar := scope.WithInitializer(initializer.Zero).VariableWithShape("mean", vs).SetTrainable(false)
+	varVar := scope.WithInitializer(initializer.One).VariableWithShape("variance", vs).SetTrainable(false)
+
+	bdims := make([]int, x.Rank()) // broadcast shape [1, ..., 1, C]
+	for i := range bdims {
+		bdims[i] = 1
+	}
+	bdims[len(bdims)-1] = c
+	reduceAxes := make([]int, x.Rank()-1)
+	n := 1
+	for i := range reduceAxes {
+		reduceAxes[i] = i
+		n *= x.Shape().Dimensions[i]
+	}
+	gammaN, betaN := gamma.NodeValue(g), beta.NodeValue(g)
+
+	if !scope.IsTraining(g) {
+		// y = x·a + b, a = γ/√(var+ε), b = β − mean·a: two elementwise ops on the big tensor.
+		a := Div(gammaN, Sqrt(AddScalar(varVar.NodeValue(g), BatchNormEpsilon)))
+		b := Sub(betaN, Mul(meanVar.NodeValue(g), a))
+		return Add(Mul(x, Reshape(a, bdims...)), Reshape(b, bdims...))
+	}
+
+	// Training: batch statistics (differentiated through), then update the moving averages.
+	mean := ReduceMean(x, reduceAxes...)
+	xc := Sub(x, Reshape(mean, bdims...))
+	variance := ReduceMean(Square(xc), reduceAxes...)
+	a := Div(gammaN, Sqrt(AddScalar(variance, BatchNormEpsilon)))
+	y := Add(Mul(xc, Reshape(a, bdims...)), Reshape(betaN, bdims...))
+
+	m := BatchNormMomentum
+	bessel := 1.0
+	if n > 1 {
+		bessel = float64(n) / float64(n-1)
+	}
+	meanVar.SetNodeValue(Add(MulScalar(meanVar.NodeValue(g), m), MulScalar(StopGradient(mean), 1-m)))
+	varVar.SetNodeValue(Add(MulScalar(varVar.NodeValue(g), m), MulScalar(StopGradient(variance), (1-m)*bessel)))
+	return y
+}
