@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO ?= go
 
-.PHONY: help test unit
+.PHONY: help test unit reproduce bench-fi
 help:
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
@@ -11,6 +11,13 @@ test: ## the whole test suite: vet, unit tests (pure Go), ONNX Runtime tests, fu
 
 unit: ## unit tests only, pure-Go backend (fast)
 	$(GO) test ./...
+
+reproduce: ## the main job: every experiment at quick scale into out/reproduce/ (ONNX Runtime when installable, else pure Go)
+	scripts/reproduce.sh
+
+bench-fi: ## print the FI cost benchmarks (small ResNet) on the pure-Go and ONNX Runtime backends
+	$(GO) test -run '^$$' -bench . -benchtime 5x ./fisens/
+	source <(scripts/install-onnxruntime.sh | grep export) && $(GO) test -tags onnx -run '^$$' -bench . -benchtime 20x ./fisens/
 
 # ---- Notebooks (GoNB + Jupyter); see notebooks/README.md ----------------------------------------
 NOTEBOOKS ?=

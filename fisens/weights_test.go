@@ -1,6 +1,7 @@
 package fisens
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -244,4 +245,19 @@ func TestPerturbLayerAndRestore(t *testing.T) {
 			t.Fatal("logits differ after Restore")
 		}
 	}
+}
+
+// Node knockout of half of a dense layer's 4 units: their kernel columns and biases become 0.
+func ExamplePerturbValues() {
+	kernel := []float32{ // [in = 2, units = 4], row-major
+		1, 2, 3, 4,
+		5, 6, 7, 8,
+	}
+	bias := []float32{0.1, 0.2, 0.3, 0.4}
+	_, _, err := PerturbValues(kernel, bias, 4, "/fc1", WeightPerturbation{Kind: NodeKnockout, Q: 0.5, Seed: 1})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(kernel, bias)
+	// Output: [1 0 3 0 5 0 7 0] [0.1 0 0.3 0]
 }

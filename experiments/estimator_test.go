@@ -1,0 +1,79 @@
+package experiments
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fisens/fisens/fisens"
+	"github.com/fisens/fisens/models"
+)
+
+func TestChainOf(t *testing.T) {
+	for arch, layers := range map[string]int{"alexnet-small": 8, "vgg-small": 8} {
+		m, err := models.New(models.Config{Arch: arch, Height: 28, Width: 28, Channels: 1, Classes: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch, err := ChainOf(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ch.Layers) != layers || ch.InputScale != 1.0/255 || ch.Layers[len(ch.Layers)-1].ReLU {
+			t.Errorf("%s: %+v", arch, ch)
+		}
+	}
+	m, _ := models.New(models.Config{Arch: "resnet-small", Height: 28, Width: 28, Channels: 1, Classes: 10})
+	if _, err := ChainOf(m); err == nil || !strings.Contains(err.Error(), "residual") {
+		t.Errorf("resnet-small: got %v", err)
+	}
+}
+
+func TestEstimatorEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a tiny net and studies it")
+	}
+	ref := tinyChainModel(t)
+	out := t.TempDir()
+	c := Common{Scale: Quick, OutDir: out, Seed: 3}
+	cfg := EstimatorConfig{Models: []string{ref}, Images: 20, Magnitudes: []float64{1e-3, 1e-1, 1}, Draws: 2, AttackImages: 5, WeightAttackImages: 1,
+		AttackSteps: 2, Bits: []int{3, 6, 10, 16}, BitImages: 50, Tolerance: 1e-2, Tolerances: []float64{0.1, 0.01},
+		Norm: fisens.NormOptions{Tol: 1e-7, MaxIter: 3000}}
+	res, err := RunEstimator(context.Background(), c, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := res.Models[0]
+	viol, total := m.violations()
+	// 20 images × 3 magnitudes × 2 draws (inputs and weights) + 5 × 3 × 2 input attacks + 1 × 3 × 2 weight attacks
+	if want := 20*3*2*2 + 5*3*2 + 3*2; total != want || viol != 0 {
+		t.Errorf("%d violations in %d comparisons (want 0 in %d)", viol, total, want)
+	}
+	for i := range m.LocalCond {
+		if m.LocalCond[i] > m.InputCond[i]*(1+1e-4) {
+			t.Errorf("image %d: local condition number %v above the chained one %v", i, m.LocalCond[i], m.InputCond[i])
+		}
+	}
+	for _, b := range m.Bits {
+		if b.MaxWA > b.BoundWA || b.MaxW > b.BoundW {
+			t.Errorf("%d bits: measured above the bound: %+v", b.Bits, b)
+		}
+	}
+	if m.PredBits < 1 || len(m.TolPred) != 2 {
+		t.Errorf("predicted bits %d, per tolerance %v", m.PredBits, m.TolPred)
+	}
+	rep, err := res.Report(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range rep.Figures {
+		if _, err := os.Stat(filepath.Join(out, f.Name+".png")); err != nil {
+			t.Error(err)
+		}
+	}
+	if !strings.Contains(strings.Join(rep.Findings, "\n"), "violations: 0") {
+		t.Errorf("findings: %v", rep.Findings)
+	}
+}

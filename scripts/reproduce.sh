@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The main job: reproduce every experiment at quick scale (README's first command).
+# Uses ONNX Runtime (installed from the npm registry into .onnxruntime/) when it can, else the
+# pure-Go backend. FISENS_BACKEND=go|onnx forces one; extra arguments go to `fisens reproduce`
+# (e.g. --only setup1,setup4 --scale paper --out DIR).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+want=${FISENS_BACKEND:-auto}
+tags=()
+if [[ $want != go ]]; then
+  if env_lines=$(scripts/install-onnxruntime.sh 2>&1); then
+    eval "$(grep '^export' <<<"$env_lines")"
+    tags=(-tags onnx)
+  elif [[ $want == onnx ]]; then
+    echo "$env_lines" >&2; exit 1
+  else
+    echo "ONNX Runtime unavailable (npm?): using the pure-Go backend with its smaller quick defaults" >&2
+    export GOMLX_BACKEND=go
+  fi
+else
+  export GOMLX_BACKEND=go
+fi
+mkdir -p bin
+go build "${tags[@]}" -o bin/fisens ./cmd/fisens
+exec bin/fisens reproduce --scale quick --out out/reproduce "$@"
