@@ -923,8 +923,12 @@ func (r *CheneyResult) FIFigure() (*figures.Figure, error) {
 		if err != nil {
 			return nil, err
 		}
+		lo, hi := math.Inf(1), math.Inf(-1)
+		for _, v := range jn.X {
+			lo, hi = math.Min(lo, v), math.Max(hi, v)
+		}
 		right, err := figures.Scatter(m.Name+": Jacobian norm", "mean layer Jacobian norm", ylabel,
-			[]figures.Series{jn}, figures.XYOptions{LogX: true, Legend: figures.LegendNone, Width: 4.4 * 72, Height: 3.6 * 72})
+			[]figures.Series{jn}, figures.XYOptions{LogX: lo > 0 && hi > 10*lo, Legend: figures.LegendNone, Width: 4.4 * 72, Height: 3.6 * 72})
 		if err != nil {
 			return nil, err
 		}
@@ -1002,12 +1006,19 @@ func (res *CheneyResult) Report(c Common) (*Report, error) {
 			best, worst := -1, -1
 			for i, l := range m.Layers {
 				r := l.Curves[pi].Robustness
+				if math.IsNaN(r) {
+					continue
+				}
 				if best < 0 || r > m.Layers[best].Curves[pi].Robustness {
 					best = i
 				}
 				if worst < 0 || r < m.Layers[worst].Curves[pi].Robustness {
 					worst = i
 				}
+			}
+			if best < 0 {
+				rep.Findings = append(rep.Findings, fmt.Sprintf("%s, %s: robustness undefined (unperturbed top-1 %.4f is not above chance %.2f)", m.Name, p.Name(), m.Base1, m.Chance))
+				continue
 			}
 			rep.Findings = append(rep.Findings, fmt.Sprintf("%s, %s: most fragile layer %s (half-accuracy q %s, robustness %.2f), most robust %s (%s, %.2f)",
 				m.Name, p.Name(), cheneyLayerName(m.Layers[worst].Name), cheneyFmtQ(m.Layers[worst].Curves[pi].HalfQ), m.Layers[worst].Curves[pi].Robustness,

@@ -72,6 +72,10 @@ type Setup0Config struct {
 	LearningRates []float64 // Adam learning rates of the fine-tuning stages (equal parts of the epochs)
 	BatchSize     int       // fine-tuning batch size
 
+	// FineTuneOnly stops after fine-tuning: the preparatory step of a sharded run (every shard then
+	// reuses the fine-tuned models instead of training them concurrently into the same folder).
+	FineTuneOnly bool
+
 	FIBatch    int     // images per input-Jacobian batch when scoring
 	EvalBatch  int     // batch of the prediction passes (choosing the bases, validation)
 	AuthorsEps float64 // ε of the authors' convention, also computed for every scored image (their Setup 0 script: 1e-8)
@@ -114,7 +118,7 @@ func DefaultSetup0Config(scale Scale, backendName string) Setup0Config {
 
 // Quick-scale zoo models of the two families the paper compares, and the paper-scale training
 // directories that `fisens train` writes (see PaperModelRef).
-var quickPairRefs = []string{models.ZooPrefix + "resnet-small-mnist", models.ZooPrefix + "densenet-small-mnist"}
+var quickPairRefs = quickPair()
 
 // PaperModelRef is where the paper-scale experiments look for a paper model trained on a dataset:
 // the training directory "runs/<arch>-<dataset>" (relative to the working directory), e.g.
@@ -285,10 +289,13 @@ func RunSetup0(ctx context.Context, c Common, cfg Setup0Config) (*Setup0Result, 
 	if err != nil {
 		return nil, err
 	}
+	// What determines the results (not FineTuneOnly or the scoring batch sizes).
+	fp := cfg
+	fp.FineTuneOnly, fp.FIBatch, fp.EvalBatch = false, 0, 0
 	if err := claimRunDir(dir, "setup0", struct {
 		Config Setup0Config
 		Seed   int64
-	}{cfg, c.Seed}); err != nil {
+	}{fp, c.Seed}); err != nil {
 		return nil, err
 	}
 
@@ -391,6 +398,11 @@ func RunSetup0(ctx context.Context, c Common, cfg Setup0Config) (*Setup0Result, 
 		if err != nil {
 			return nil, fmt.Errorf("setup0: fine-tuning %s: %w", ref, err)
 		}
+		if cfg.FineTuneOnly {
+			res.Complete = false
+			res.Models = append(res.Models, sm)
+			continue
+		}
 		var complete bool
 		sm.Scores, complete, err = scoreSetup0(ctx, c, b, m, sm.Name, filepath.Join(dir, "scores-"+names[i]+".csv"), pool, neg, trOut, cfg)
 		if err != nil {
@@ -430,10 +442,33 @@ func fineTuneSetup0(ctx context.Context, c Common, b compute.Backend, m *models.
 			tc.Resume = true
 		}
 	}
+	if c.Shard.N > 1 && fineTunedEpochs(dir) < cfg.Epochs {
+		return nil, fmt.Errorf("shard %s: the fine-tuned model is not ready in %s; fine-tune once before the shards run "+
+			"(FISENS_SET='setup0.FineTuneOnly=true' fisens reproduce --only setup0, without --shard, into the same --out)", c.Shard, dir)
+	}
 	if tc.Resume {
 		c.Logf("setup0: reusing the fine-tuning run in %s", dir)
 	}
 	return models.Train(ctx, b, m, train, valid, tc)
+}
+
+// fineTunedEpochs returns the epochs completed by the training run in dir (0 if none), from
+// last/train_state.json written by models.Train.
+func fineTunedEpochs(dir string) int {
+	for _, last := range []string{models.LastDir, models.LastDir + ".old"} {
+		data, err := os.ReadFile(filepath.Join(dir, last, "train_state.json"))
+		if err != nil {
+			continue
+		}
+		var st struct {
+			Epoch int `json:"epoch"`
+			Step  int `json:"step"`
+		}
+		if json.Unmarshal(data, &st) == nil && st.Step == 0 {
+			return st.Epoch
+		}
+	}
+	return 0
 }
 
 // setup0Header is the header of the per-image score files.
@@ -766,6 +801,12 @@ func (res *Setup0Result) Report(c Common) (*Report, error) {
 	rep := newReport(c, "setup0", "Setup 0: simulated outliers", cfg)
 	for k, v := range cfg.settings() {
 		rep.Settings[k] = v
+	}
+	if cfg.FineTuneOnly {
+		for _, m := range res.Models {
+			rep.Findings = append(rep.Findings, fmt.Sprintf("%s: fine-tuned in %s (FineTuneOnly: no scores computed; run the shards or a full run next)", m.Name, m.FineTuneDir))
+		}
+		return rep, nil
 	}
 	if !res.Complete {
 		var files []string

@@ -249,6 +249,26 @@ func TestSetup0EndToEnd(t *testing.T) {
 	}
 	sameScores(t, res.Models[0].Scores, res2.Models[0].Scores)
 
+	// Sharding: refused before the models are fine-tuned; FineTuneOnly prepares them.
+	{
+		cs := c
+		cs.OutDir = filepath.Join(out, "fresh")
+		cs.Shard = rows.Shard{I: 1, N: 2}
+		if _, err := RunSetup0(context.Background(), cs, cfg); err == nil || !strings.Contains(err.Error(), "FineTuneOnly") {
+			t.Errorf("shard before fine-tuning: %v, want a refusal naming FineTuneOnly", err)
+		}
+		cs.Shard = rows.All
+		cft := cfg
+		cft.FineTuneOnly = true
+		r, err := RunSetup0(context.Background(), cs, cft)
+		if err != nil || r.Complete || len(r.Models) != 2 || len(r.Models[0].Scores) != 0 {
+			t.Errorf("FineTuneOnly: %v, complete %v; want two fine-tuned models without scores", err, r != nil && r.Complete)
+		}
+		if n := fineTunedEpochs(filepath.Join(cs.OutDir, "setup0", "finetune", "tiny-a")); n != 1 {
+			t.Errorf("fine-tuned epochs %d, want 1", n)
+		}
+	}
+
 	// Sharding: two shards into the same folder, merged, give the same scores.
 	path0 := filepath.Join(out, "setup0", "scores-tiny-b.csv")
 	if err := os.Rename(path0, path0+".full"); err != nil {

@@ -363,6 +363,8 @@ type Setup2LayerSummary struct {
 	MedianJacNorm   float64
 	MedianRatioAuth float64 // median of authors' FI / bound (NaN if not computed)
 	Q10FI, Q90FI    float64 // 10th and 90th percentiles of the exact FI over the images
+	MedianRatio     float64 // median over the images of exact FI / bound (NaN if every bound is 0)
+	MinRatio        float64 // minimum over the images of exact FI / bound
 }
 
 // LayerSummaries summarises every layer over the model's images.
@@ -370,10 +372,17 @@ func (m Setup2Model) LayerSummaries() []Setup2LayerSummary {
 	out := make([]Setup2LayerSummary, len(m.Layers))
 	for k, l := range m.Layers {
 		s := Setup2LayerSummary{Layer: l, MinRank: math.MaxInt, MinAuthorsRank: math.MaxInt, MaxRank: -1, MaxAuthorsRank: -1, Images: len(m.Images)}
-		var fi, bound, auth, jn, ratio []float64
+		var fi, bound, auth, jn, ratio, exRatio []float64
+		s.MinRatio = math.NaN()
 		for _, img := range m.Images {
 			r := img.Layers[k]
 			fi, bound, jn = append(fi, r.FI), append(bound, img.Bound), append(jn, r.JacNorm)
+			if img.Bound > 0 {
+				exRatio = append(exRatio, r.FI/img.Bound)
+				if !(s.MinRatio <= r.FI/img.Bound) {
+					s.MinRatio = r.FI / img.Bound
+				}
+			}
 			s.MinRank, s.MaxRank = min(s.MinRank, r.Rank), max(s.MaxRank, r.Rank)
 			if AtBound(fisens.Result{FI: r.FI, Bound: img.Bound}) {
 				s.AtBound++
@@ -401,6 +410,7 @@ func (m Setup2Model) LayerSummaries() []Setup2LayerSummary {
 			s.Q10FI, s.Q90FI = q[0], q[1]
 		}
 		s.MedianAuthors, s.MedianRatioAuth = medianOr(auth), medianOr(ratio)
+		s.MedianRatio = medianOr(exRatio)
 		out[k] = s
 	}
 	return out
@@ -562,15 +572,51 @@ func (m Setup2Model) layerFigure(cfg Setup2Config) (*figures.Figure, error) {
 			}
 		}
 	}
-	return figures.LayerProfile(fmt.Sprintf("Setup 2.2, %s: FI of perturbing one layer (%s)", m.Name, cfg.Form), series, figures.LayerOptions{
+	top, err := figures.LayerProfile("FI per layer", series, figures.LayerOptions{
 		LogY:      hi >= 10*lo,
 		YLabel:    "FI (one layer's parameters)",
 		XLabel:    "trainable layer index (creation order)",
 		Reference: &figures.LayerSeries{Name: "odds bound (1−π_y)/π_y, median", Values: bound},
-		Caption:   m.RankCaption(),
 		Width:     8 * 72,
-		Height:    5 * 72,
+		Height:    4.2 * 72,
 	})
+	if err != nil {
+		return nil, fmt.Errorf("setup2: %s: %w", m.Name, err)
+	}
+	// FI relative to the bound: where a layer's perturbation carries information beyond confidence.
+	med, mn, frac, authR := make([]float64, len(sums)), make([]float64, len(sums)), make([]float64, len(sums)), make([]float64, len(sums))
+	for k, s := range sums {
+		med[k], mn[k], authR[k] = finiteOr(s.MedianRatio, 0), finiteOr(s.MinRatio, 0), finiteOr(s.MedianRatioAuth, 0)
+		frac[k] = float64(s.AtBound) / math.Max(float64(s.Images), 1)
+	}
+	ratios := []figures.LayerSeries{
+		{Name: "median FI / bound", Values: med, Kinds: kinds},
+		{Name: "minimum FI / bound", Values: mn, Kinds: kinds},
+		{Name: "share of images with FI = bound", Values: frac, Kinds: kinds},
+	}
+	if cfg.Authors {
+		ratios = append(ratios, figures.LayerSeries{Name: fmt.Sprintf("authors' ε = %g: median FI / bound", cfg.AuthorsEps), Values: authR, Kinds: kinds})
+	}
+	bottom, err := figures.LayerProfile("FI relative to the odds bound", ratios, figures.LayerOptions{
+		YLabel:   "ratio or share",
+		XLabel:   "trainable layer index (creation order)",
+		RefLines: []figures.RefLine{{Value: 1, Label: "FI = bound"}},
+		Caption:  m.RankCaption(),
+		Width:    8 * 72,
+		Height:   5 * 72,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("setup2: %s: %w", m.Name, err)
+	}
+	return figures.Panels(fmt.Sprintf("Setup 2.2, %s: FI of perturbing one layer (%s form, %d images)", m.Name, cfg.Form, n), 1, top, bottom)
+}
+
+// finiteOr returns v, or def if v is NaN or infinite.
+func finiteOr(v, def float64) float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return def
+	}
+	return v
 }
 
 // runSetup2Experiment is the registered wrapper: the scale's default configuration with the
@@ -643,6 +689,16 @@ func (res *Setup2Result) Report(c Common) (*Report, error) {
 		}
 		lf := fmt.Sprintf("%s: per-layer FI equalled the odds bound (to 1e-6) for every image at %d of %d layers (%d of %d image-layer pairs)",
 			m.Name, full, len(sums), atPairs, pairs)
+		if full < len(sums) {
+			worst := sums[0]
+			for _, s := range sums[1:] {
+				if s.AtBound < worst.AtBound || (s.AtBound == worst.AtBound && s.MinRatio < worst.MinRatio) {
+					worst = s
+				}
+			}
+			lf += fmt.Sprintf("; fewest at layer #%d %s (%s, %d params): %d of %d images, ranks %d–%d, FI/bound down to %.3g",
+				worst.Layer.Index, worst.Layer.Name, worst.Layer.Kind, worst.Layer.Params, worst.AtBound, worst.Images, worst.MinRank, worst.MaxRank, worst.MinRatio)
+		}
 		if cfg.Authors && pairs > 0 {
 			var kinds []string
 			for k := range byKind {
@@ -658,7 +714,8 @@ func (res *Setup2Result) Report(c Common) (*Report, error) {
 		}
 		rep.Findings = append(rep.Findings, lf)
 		caption := fmt.Sprintf("Median over %d training images (%s, true label) of the FI of perturbing each trainable layer of %s alone (%s form): "+
-			"marker shape = layer kind (conv ●, bn ▲, dense ■); dashed black line = median odds bound (1−π_y)/π_y; with 10 images or more also the 10th and 90th percentiles of the exact FI over the images. %s",
+			"marker shape = layer kind (conv ●, bn ▲, dense ■); dashed black line = median odds bound (1−π_y)/π_y; with 10 images or more also the 10th and 90th percentiles of the exact FI over the images. "+
+			"Bottom: per layer, the median and minimum over the images of FI / bound, the share of images whose FI equals the bound, and the authors' median FI / bound. %s",
 			n, m.Dataset, m.Name, cfg.Form, m.RankCaption())
 		if err := rep.SaveFigure(c, layerFigs[i], FigureRef{Name: "setup2/layers-" + m.Name,
 			Title:   fmt.Sprintf("Setup 2.2: per-layer FI of %s", m.Name),

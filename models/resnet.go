@@ -20,11 +20,12 @@ import (
 // Keras' ResNet50); then add and ReLU. As in Keras' ResNet50 the stride sits on the 1×1
 // convolutions. Dropout (Config.Dropout) follows every ReLU.
 type ResNetSpec struct {
-	Stem    int      // filters of the stem convolution
-	Blocks  []int    // bottleneck blocks per stage
-	Filters [][3]int // (F1, F2, F3) per stage
-	Strides []int    // stride of the first block of each stage (1 or 2)
-	Bias    bool     // convolutions carry biases (Keras' default)
+	Stem       int      // filters of the stem convolution
+	StemStride int      // stride of the stem convolution (1 in ResNet50; 0 means 1)
+	Blocks     []int    // bottleneck blocks per stage
+	Filters    [][3]int // (F1, F2, F3) per stage
+	Strides    []int    // stride of the first block of each stage (1 or 2)
+	Bias       bool     // convolutions carry biases (Keras' default)
 }
 
 // ResNet50Spec is the paper's ResNet50 for small images (SPEC A.5): 107 trainable layers
@@ -69,7 +70,7 @@ func ResNetBuilder(spec ResNetSpec) Builder {
 		drop := func(x *Node) *Node { return ops.Dropout(scope, x, cfg.Dropout) }
 
 		s := scope.In("stem")
-		x = ops.Conv2D(s.In("conv"), x, spec.Stem, 3, 1, ops.Same, spec.Bias)
+		x = ops.Conv2D(s.In("conv"), x, spec.Stem, 3, max(1, spec.StemStride), ops.Same, spec.Bias)
 		x = drop(ops.ReLU(ops.BatchNorm(s.In("bn"), x)))
 
 		for st, nb := range spec.Blocks {
