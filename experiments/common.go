@@ -787,12 +787,18 @@ func ConfigSettings(prefix string, cfg any) map[string]string {
 		switch x := val.(type) {
 		case []string:
 			s = strings.Join(x, ", ")
+			if len(x) == 0 {
+				s = "(none)"
+			}
 		case []int:
 			parts := make([]string, len(x))
 			for j, n := range x {
 				parts[j] = strconv.Itoa(n)
 			}
 			s = strings.Join(parts, ", ")
+			if len(x) == 0 {
+				s = "(none)"
+			}
 		default:
 			s = fmt.Sprint(x)
 		}

@@ -388,13 +388,18 @@ func RunSetup0(ctx context.Context, c Common, cfg Setup0Config) (*Setup0Result, 
 		res.Samples = append(res.Samples, figures.Image{Pix: img, H: h, W: w, C: ch,
 			Caption: fmt.Sprintf("label %d + %d\nshifts (%d,%d) (%d,%d)", o.Label, o.PartnerLabel, o.BaseShift[0], o.BaseShift[1], o.PartnerShift[0], o.PartnerShift[1])})
 	}
+	// The fine-tuned models are this experiment's own: they train and are scored on gb.
+	gb, err := gradientBackend(b, c.Backend)
+	if err != nil {
+		return nil, fmt.Errorf("setup0: %w", err)
+	}
 	for i, ref := range cfg.Models {
 		m, err := orig[i].Clone()
 		if err != nil {
 			return nil, fmt.Errorf("setup0: %w", err)
 		}
 		sm := Setup0Model{Ref: ref, Name: names[i], Classes: m.NumClasses(), FineTuneDir: filepath.Join(dir, "finetune", names[i])}
-		sm.FineTune, err = fineTuneSetup0(ctx, c, b, m, sm.FineTuneDir, ftTrain, ftValid, cfg, dataset, splitSeed)
+		sm.FineTune, err = fineTuneSetup0(ctx, c, gb, m, sm.FineTuneDir, ftTrain, ftValid, cfg, dataset, splitSeed)
 		if err != nil {
 			return nil, fmt.Errorf("setup0: fine-tuning %s: %w", ref, err)
 		}
@@ -404,7 +409,7 @@ func RunSetup0(ctx context.Context, c Common, cfg Setup0Config) (*Setup0Result, 
 			continue
 		}
 		var complete bool
-		sm.Scores, complete, err = scoreSetup0(ctx, c, b, m, sm.Name, filepath.Join(dir, "scores-"+names[i]+".csv"), pool, neg, trOut, cfg)
+		sm.Scores, complete, err = scoreSetup0(ctx, c, gb, m, sm.Name, filepath.Join(dir, "scores-"+names[i]+".csv"), pool, neg, trOut, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("setup0: scoring %s: %w", ref, err)
 		}
@@ -450,6 +455,19 @@ func fineTuneSetup0(ctx context.Context, c Common, b compute.Backend, m *models.
 		c.Logf("setup0: reusing the fine-tuning run in %s", dir)
 	}
 	return models.Train(ctx, b, m, train, valid, tc)
+}
+
+// gradientBackend returns the backend to fine-tune and score on: b itself, except for the plain
+// pure-Go backend ("go"), whose parallel op scheduler deadlocks on the training and input-Jacobian
+// graphs of resnet-small on a 2-core machine (gomlx/compute v0.1.0: matmuls that fan out with
+// workerspool.Saturate inside ops that already occupy every pool slot wait for each other
+// forever). There it uses "go:ops_sequential", which runs one op at a time (each op still uses
+// every core).
+func gradientBackend(b compute.Backend, flag string) (compute.Backend, error) {
+	if backend.Name(flag) != "go" {
+		return b, nil
+	}
+	return backend.New("go:ops_sequential")
 }
 
 // fineTunedEpochs returns the epochs completed by the training run in dir (0 if none), from

@@ -191,6 +191,23 @@ func runSetup2Model(ctx context.Context, c Common, cfg Setup2Config, ref, name, 
 		return nil, err
 	}
 	m, dataset, an := lm.Model, lm.Dataset, lm.Analyzer
+	// On the plain pure-Go backend, gradients run on a private copy on "go:ops_sequential" (see
+	// gradientBackend: the parallel scheduler can deadlock on gradient graphs).
+	if b, err := backend.New(c.Backend); err != nil {
+		return nil, err
+	} else if gb, err := gradientBackend(b, c.Backend); err != nil {
+		return nil, err
+	} else if gb != b {
+		if m, err = m.Clone(); err != nil {
+			return nil, err
+		}
+		if err := m.UseBackend(gb); err != nil {
+			return nil, err
+		}
+		if an, err = fisens.NewAnalyzer(gb, m); err != nil {
+			return nil, err
+		}
+	}
 	opts := []datasets.Option{datasets.WithSplitSeed(splitSeed), datasets.WithProgress(c.Progress)}
 	if cfg.DataDir != "" {
 		opts = append(opts, datasets.WithDir(cfg.DataDir))

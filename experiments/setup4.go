@@ -37,7 +37,7 @@ type Setup4Config struct {
 	Dataset    string   // "" → the dataset each model records
 	Split      string   // split the images come from (default "test")
 	Pool       int      // images scanned for the automatic choice (seeded subset; 0 = all)
-	Images     []int    // explicit image indices of the split; nil → the least confident correctly classified and the most confidently misclassified image of the pool
+	Images     []int    // explicit image indices of the split; none → the least confident correctly classified and the most confidently misclassified image of the pool
 	Scales     []int    // odd patch sizes (paper: 1, 3, 5, 7)
 	Convention string   // "exact" or "authors": the maps that guide the attack
 	AuthorsEps float64  // also draw the maps in the authors' convention with this absolute ε (0: don't)
@@ -502,6 +502,13 @@ func runSetup4Experiment(ctx context.Context, c Common) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	var shown []string
+	for _, m := range res.Models {
+		for _, im := range m.Images {
+			shown = append(shown, fmt.Sprintf("%s: %s #%d (%s)", m.Name, cfg.Split, im.Index, im.Why))
+		}
+	}
+	rep.Settings["images shown"] = strings.Join(shown, "; ")
 	rep.Findings = res.Findings()
 	return rep, saveAll(c, rep, figs, []ResultTable{res.Table()})
 }

@@ -52,7 +52,7 @@ func DefaultTable1Config(scale Scale, backendName string) Table1Config {
 		}
 		return Table1Config{Models: refs}
 	case isPureGo(backendName):
-		return Table1Config{Train: 300, Valid: 300, Test: 300, Batch: 100}
+		return Table1Config{Train: 100, Valid: 100, Test: 100, Batch: 100}
 	}
 	return Table1Config{Train: 2000, Valid: 1000, Test: 2000}
 }
@@ -232,7 +232,7 @@ func (res *Table1Result) Report(c Common) (*Report, error) {
 	for _, e := range res.Entries {
 		f := fmt.Sprintf("%s (%s): train %s %%, valid %s %%, test %s %% (on %d / %d / %d examples)",
 			e.Model, e.Dataset, pct(e.Train), pct(e.Valid), pct(e.Test), e.NTrain, e.NValid, e.NTest)
-		if e.Manifest != nil {
+		if e.Manifest != nil && e.Manifest.TestAcc > 0 {
 			z := e.Manifest
 			f += fmt.Sprintf("; the zoo manifest's full-split accuracies: %s / %s / %s %%", pct(z.TrainAcc), pct(z.ValidAcc), pct(z.TestAcc))
 		}
@@ -256,7 +256,7 @@ func (res *Table1Result) Report(c Common) (*Report, error) {
 	for i, r := range res.Rows() {
 		e := res.Entries[i]
 		mt, mv, ms := "", "", ""
-		if e.Manifest != nil {
+		if e.Manifest != nil && e.Manifest.TestAcc > 0 {
 			mt, mv, ms = pct(e.Manifest.TrainAcc), pct(e.Manifest.ValidAcc), pct(e.Manifest.TestAcc)
 		}
 		tbl = append(tbl, append(r, e.Ref, strconv.FormatInt(e.SplitSeed, 10), mt, mv, ms))

@@ -6,7 +6,7 @@
 // # Architectures (registry names)
 //
 //	resnet50        the paper's ResNet50 for small images: 107 trainable layers (53 conv, 53 BN, 1 dense)
-//	resnet-small    same bottleneck blocks, stages [1,1,1], filters (16,16,64), (32,32,128), (64,64,256)
+//	resnet-small    same bottleneck blocks, stride-2 stem (32), stages [1,1,1], filters (32,32,128), (64,64,256), (128,128,512)
 //	densenet121     the paper's DenseNet121: 242 trainable layers (120 conv, 121 BN, 1 dense)
 //	densenet-small  same dense layers and transitions, blocks [3,3,3], growth 12, stride-2 stem
 //	alexnet-small   conv1–conv5, fc6–fc8, 2×2 max pools, dropout on fc6/fc7, no BN (≈0.43–0.55 M params)

