@@ -60,7 +60,7 @@ func New(flag string) (compute.Backend, error) {
 				err = fmt.Errorf("%v", r)
 			}
 		}()
-		b, err = compute.NewWithConfig(cfg)
+		b, err = compute.NewWithConfig(goConfig(cfg))
 	}()
 	if err != nil {
 		return nil, fmt.Errorf("starting backend %q: %w", cfg, err)
@@ -94,4 +94,15 @@ func Available(name string) bool {
 	}
 	// The ONNX backend registers under two names.
 	return false
+}
+
+// goConfig runs the pure-Go backend's ops sequentially when no option is given: with the default
+// parallel scheduler (compute v0.1.0) a 10-class input-Jacobian graph of a small ResNet was seen to
+// deadlock intermittently in the worker pool on a 2-core machine, and sequential ops were about as
+// fast there. "go:<options>" passes options through unchanged.
+func goConfig(cfg string) string {
+	if cfg == "go" {
+		return "go:ops_sequential"
+	}
+	return cfg
 }
