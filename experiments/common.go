@@ -677,6 +677,26 @@ func saveAll(c Common, r *Report, figs []ResultFigure, tabs []ResultTable) error
 // by ";", list values by ","; field names as in the Config types, case-insensitive).
 const OverridesEnv = "FISENS_SET"
 
+// CheckOverrides reports entries of spec that name no registered experiment (a typo would
+// otherwise be ignored silently) or are not of the form experiment.Field=value.
+func CheckOverrides(spec string) error {
+	for _, entry := range strings.Split(spec, ";") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		key, _, ok := strings.Cut(entry, "=")
+		exp, _, ok2 := strings.Cut(strings.TrimSpace(key), ".")
+		if !ok || !ok2 {
+			return fmt.Errorf("%s entry %q: want experiment.Field=value", OverridesEnv, entry)
+		}
+		if _, err := Lookup(strings.ToLower(strings.TrimSpace(exp))); err != nil {
+			return fmt.Errorf("%s entry %q: %v", OverridesEnv, entry, err)
+		}
+	}
+	return nil
+}
+
 // ApplyOverrides sets fields of the config struct pointed to by cfg from spec entries
 // "experiment.Field=value" whose experiment is name (others are ignored). Supported field types:
 // string, int, int64, float64, bool, []string and []int.

@@ -235,3 +235,19 @@ func TestInputFITable(t *testing.T) {
 func nearRel(a, b, rel float64) bool {
 	return math.Abs(a-b) <= rel*math.Max(math.Abs(a), math.Abs(b))+1e-12
 }
+
+func TestCheckOverrides(t *testing.T) {
+	if err := CheckOverrides("setup1.N=5; Setup3.Models=a,b;;"); err != nil {
+		t.Errorf("valid spec: %v", err)
+	}
+	for _, bad := range []string{"setpu1.N=5", "setup1=5", "setup1.N"} {
+		err := CheckOverrides(bad)
+		if err == nil {
+			t.Errorf("CheckOverrides(%q) = nil, want an error", bad)
+			continue
+		}
+		if !strings.Contains(err.Error(), bad) {
+			t.Errorf("CheckOverrides(%q) = %v; want the entry named", bad, err)
+		}
+	}
+}

@@ -770,6 +770,18 @@ func rankNote(K, fullRank, n int, maxMinProb float64) string {
 		K-1, fullRank, n, n-fullRank, maxMinProb, fisens.DefaultRelTol)
 }
 
+// authorsNote compares the authors' convention with the exact FI in words.
+func authorsNote(name string, eps float64, K, n, same, fullK, above int, maxRatio float64) string {
+	txt := fmt.Sprintf("%s: the authors' convention (absolute ε = %g) gave the exact FI (to 1e-6) for %d of %d images", name, eps, same, n)
+	if fullK > 0 {
+		txt += fmt.Sprintf("; it kept %d = K singular directions for %d images (one more than the Fisher matrix has, since Σ_k ∂π_k/∂x = 0: a rounding-noise direction above ε)", K, fullK)
+	}
+	if above > 0 {
+		txt += fmt.Sprintf("; its FI exceeded the bound by more than 1e-6 for %d images (at most by a relative %.2g)", above, math.Max(maxRatio-1, 0))
+	}
+	return txt
+}
+
 // outlierAcc returns the fraction of scored outliers (and clean images) the fine-tuned model
 // classifies as their label.
 func (m Setup0Model) outlierAcc() (outliers, clean float64) {
@@ -858,9 +870,7 @@ func (res *Setup0Result) Report(c Common) (*Report, error) {
 		rep.Findings = append(rep.Findings, finding,
 			fmt.Sprintf("%s: whole-image FI equalled the odds bound (1−π_y)/π_y (to 1e-6) for %d of %d scored images (%s); ranking by the odds alone gives ROC-AUC %.3f, AP %.3f",
 				m.Name, atBound, n, rankNote(K, fullRank, n, maxMinProb), odds.ROCAUC, odds.AP),
-			fmt.Sprintf("%s: the authors' convention (absolute ε = %g) gave the exact FI (to 1e-6) for %d of %d images; it kept %d = K singular directions "+
-				"(one more than the Fisher matrix has, since Σ_k ∂π_k/∂x = 0: a rounding-noise direction above ε) for %d images, and exceeded the bound by more than 1e-6 for %d (at most by a relative %.2g)",
-				m.Name, cfg.AuthorsEps, authorsSame, n, K, authorsK, authorsAbove, math.Max(maxRatio-1, 0)),
+			authorsNote(m.Name, cfg.AuthorsEps, K, n, authorsSame, authorsK, authorsAbove, maxRatio),
 			fmt.Sprintf("%s after fine-tuning: validation accuracy (clean + outliers) %.4f; it classifies %.1f %% of the training outliers and %.1f %% of the scored clean images as their label",
 				m.Name, ftAcc, 100*oAcc, 100*cAcc))
 		caption := fmt.Sprintf("ROC (left) and precision–recall (right) curves of three scores separating the %d training outliers (positives) "+

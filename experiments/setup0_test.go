@@ -412,6 +412,13 @@ func TestHelpers(t *testing.T) {
 	if !AtBound(fisens.Result{FI: 2, Bound: 2}) || !AtBound(fisens.Result{FI: 2 * (1 - 1e-9), Bound: 2}) || AtBound(fisens.Result{FI: 1.9, Bound: 2}) || !AtBound(fisens.Result{}) {
 		t.Error("AtBound")
 	}
+	b := backend.Must("go")
+	if gb, err := gradientBackend(b, "go"); err != nil || gb == b {
+		t.Errorf("gradientBackend(go) = %v, %v; want the sequential pure-Go backend", gb, err)
+	}
+	if gb, err := gradientBackend(b, "go:ops_sequential"); err != nil || gb != b {
+		t.Errorf("gradientBackend(go:ops_sequential) = %v, %v; want b itself", gb, err)
+	}
 	if p := minProb([]float64{0, math.Log(3)}); math.Abs(p-0.25) > 1e-15 {
 		t.Errorf("minProb = %g, want 0.25", p)
 	}

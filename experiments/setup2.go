@@ -673,7 +673,8 @@ func (res *Setup2Result) Report(c Common) (*Report, error) {
 	}
 	var allFindings []string
 	var table [][]string
-	for i, m := range res.Models {
+	var layerRefs []FigureRef
+	for _, m := range res.Models {
 		n := len(m.Images)
 		rep.Settings["model "+m.Name] = fmt.Sprintf("%s on %s: %d trainable parameters in %d layers", m.Ref, m.Dataset, m.Params, len(m.Layers))
 		atAll, fullAll, ratioAll := m.AllSummary()
@@ -734,13 +735,11 @@ func (res *Setup2Result) Report(c Common) (*Report, error) {
 			"marker shape = layer kind (conv ●, bn ▲, dense ■); dashed black line = median odds bound (1−π_y)/π_y; with 10 images or more also the 10th and 90th percentiles of the exact FI over the images. "+
 			"Bottom: per layer, the median and minimum over the images of FI / bound, the share of images whose FI equals the bound, and the authors' median FI / bound. %s",
 			n, m.Dataset, m.Name, cfg.Form, m.RankCaption())
-		if err := rep.SaveFigure(c, layerFigs[i], FigureRef{Name: "setup2/layers-" + m.Name,
+		layerRefs = append(layerRefs, FigureRef{Name: "setup2/layers-" + m.Name,
 			Title:   fmt.Sprintf("Setup 2.2: per-layer FI of %s", m.Name),
 			Caption: caption,
 			Claim:   "FI differs between layers and between architectures (ResNet50 vs DenseNet121), showing which layers are sensitive",
-			Finding: lf}); err != nil {
-			return nil, err
-		}
+			Finding: lf})
 	}
 	caption := "One dot per training image (x = its true label, images spread within the band), y = FI of perturbing all trainable parameters together (log scale), " +
 		"exact convention"
@@ -751,6 +750,11 @@ func (res *Setup2Result) Report(c Common) (*Report, error) {
 	if err := rep.SaveFigure(c, allFig, FigureRef{Name: "setup2/all-params", Title: "Setup 2.1: FI of all parameters", Caption: caption,
 		Claim: "FI of all parameters flags the training images whose prediction is most sensitive to the weights, and compares architectures", Finding: strings.Join(allFindings, "; ")}); err != nil {
 		return nil, err
+	}
+	for i, ref := range layerRefs {
+		if err := rep.SaveFigure(c, layerFigs[i], ref); err != nil {
+			return nil, err
+		}
 	}
 	if err := rep.SaveTable(c, []string{"model", "layer_index", "layer", "kind", "params", "images", "images_at_bound", "rank_range",
 		"median_fi", "median_bound", "median_fi_authors", "rank_range_authors", "median_jac_norm"}, table,

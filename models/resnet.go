@@ -40,11 +40,12 @@ var ResNet50Spec = ResNetSpec{
 
 // ResNetSmallSpec is the small preset "resnet-small": the same bottleneck blocks, one per stage,
 // three stages of half ResNet50's first three widths, and a stride-2 stem (28 → 14 → 14 → 7 → 4).
-// Measured on MNIST with ONNX Runtime (dropout 0.2, the paper's other settings): 97.0 % validation
-// accuracy after one epoch, against 92.5 % for a variant with a quarter of ResNet50's widths, a
-// stride-1 stem and stride-2 first stage, which was cheaper per step but learnt much more slowly.
-// A stride-1 stem (as in ResNet50) would put the first stage on 28×28 maps and cost about 3.4×
-// the training time per step.
+// Measured on MNIST with ONNX Runtime (Adam, the paper's stepped rates over 2 epochs, batch 128,
+// L2 1e-4, raw pixels): with Config.Dropout 0, 98.40 % validation and 98.73 % test accuracy after
+// 2 epochs (≈ 930 s of CPU time); with the paper's dropout 0.2 after every ReLU, 97.15 % validation
+// accuracy after 2 epochs (dropout on the residual stream slows a net this small down a lot).
+// A stride-1 stem (as in ResNet50) would put the first stage on 28×28 maps and cost about 3.4× the
+// time per training step.
 var ResNetSmallSpec = ResNetSpec{
 	Stem:       32,
 	StemStride: 2,

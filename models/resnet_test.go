@@ -232,7 +232,7 @@ func checkModes(t *testing.T, cfg Config, hasBN bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x := randomImages(1, cfg, 4)
+	x := randomImages(1, cfg, 2)
 	clone := func() *tensors.Tensor { c, _ := x.LocalClone(); return c }
 	a := runLogits(t, m, clone(), false)
 	moving := func() []float32 {

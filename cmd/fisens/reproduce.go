@@ -27,6 +27,11 @@ func runReproduce(args []string) error {
 	backendFlag := fs.String("backend", "", "GoMLX backend (default $GOMLX_BACKEND or go)")
 	seed := fs.Int64("seed", 1, "seed of every random choice")
 	shard := fs.String("shard", "", "i/n: per-example work of this shard only (merge the CSVs with `fisens merge`)")
+	var sets []string
+	fs.Func("set", "override a setting: experiment.Field=value (repeatable; also \"a.X=1; b.Y=2\"); added to $"+experiments.OverridesEnv, func(v string) error {
+		sets = append(sets, v)
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -54,6 +59,16 @@ func runReproduce(args []string) error {
 			}
 			todo = append(todo, e)
 		}
+	}
+	if len(sets) > 0 {
+		spec := strings.Join(sets, "; ")
+		if prev := os.Getenv(experiments.OverridesEnv); prev != "" {
+			spec = prev + "; " + spec
+		}
+		os.Setenv(experiments.OverridesEnv, spec)
+	}
+	if err := experiments.CheckOverrides(os.Getenv(experiments.OverridesEnv)); err != nil {
+		return err
 	}
 	if _, err := backend.New(*backendFlag); err != nil {
 		return err
