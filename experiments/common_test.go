@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fisens/fisens/datasets"
 	"github.com/fisens/fisens/fisens"
@@ -249,5 +250,35 @@ func TestCheckOverrides(t *testing.T) {
 		if !strings.Contains(err.Error(), bad) {
 			t.Errorf("CheckOverrides(%q) = %v; want the entry named", bad, err)
 		}
+	}
+}
+
+func TestSaveLoadReports(t *testing.T) {
+	c := Common{Scale: Quick, OutDir: t.TempDir(), Backend: "go"}
+	r1 := &Report{Experiment: "setup3", Title: "t3", Findings: []string{"f3"}, Elapsed: 2 * time.Second}
+	r0 := &Report{Experiment: "setup1", Title: "t1", Settings: map[string]string{"n": "5"}}
+	for _, r := range []*Report{r1, r0} {
+		if err := SaveReport(c, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := LoadReports(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Experiment != "setup1" || got[1].Experiment != "setup3" || got[1].Elapsed != 2*time.Second || got[0].Settings["n"] != "5" {
+		t.Fatalf("LoadReports = %+v; want setup1 then setup3 as saved", got)
+	}
+	paper := c
+	paper.Scale = Paper
+	if got, err := LoadReports(paper); err != nil || len(got) != 0 {
+		t.Errorf("paper scale: %d reports, %v; want none (they were quick-scale)", len(got), err)
+	}
+	p := filepath.Join(c.OutDir, "reports", "setup1.json")
+	if err := os.WriteFile(p, []byte("{not json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadReports(c); err == nil || !strings.Contains(err.Error(), p) {
+		t.Errorf("corrupt report: err = %v; want one naming %s", err, p)
 	}
 }

@@ -2,8 +2,11 @@ package experiments
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -172,6 +175,53 @@ func Lookup(name string) (Experiment, error) {
 		return Experiment{}, fmt.Errorf("unknown experiment %q (known: %s)", name, strings.Join(names, ", "))
 	}
 	return e, nil
+}
+
+// savedReport is a report as kept in OutDir/reports/NAME.json, so that the index of a folder lists
+// every experiment run into it, not only those of the latest `fisens reproduce --only ...`.
+type savedReport struct {
+	Scale   Scale
+	Backend string
+	Report  *Report
+}
+
+// SaveReport keeps r in OutDir/reports/<experiment>.json (see LoadReports).
+func SaveReport(c Common, r *Report) error {
+	p, err := c.Path(filepath.Join("reports", r.Experiment+".json"))
+	if err != nil {
+		return err
+	}
+	data, err := json.MarshalIndent(savedReport{Scale: c.Scale, Backend: c.Backend, Report: r}, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(p, data, 0o644)
+}
+
+// LoadReports returns the reports kept in OutDir/reports by earlier runs at c.Scale, in the
+// registry's order; reports of unknown experiments or of another scale are left out, and a
+// corrupt file is an error that names it.
+func LoadReports(c Common) ([]*Report, error) {
+	var out []*Report
+	for _, e := range List() {
+		p := filepath.Join(c.OutDir, "reports", e.Name+".json")
+		data, err := os.ReadFile(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		var sr savedReport
+		if err := json.Unmarshal(data, &sr); err != nil || sr.Report == nil {
+			return nil, fmt.Errorf("experiments: %s is not a saved report (delete it to rerun %s): %v", p, e.Name, err)
+		}
+		if sr.Scale != c.Scale {
+			continue
+		}
+		out = append(out, sr.Report)
+	}
+	return out, nil
 }
 
 // WriteIndex writes OutDir/index.md: every figure with its caption, the claim it tests and what

@@ -210,26 +210,55 @@ func (a *annotations) Plot(c draw.Canvas, p *plot.Plot) {
 		left := px+8+w > c.Max.X
 		labs[i] = lab{px, py, py, left, w, a.labels[i]}
 	}
-	// Greedy: from the top down, push a label below any earlier label it would overlap.
+	// Greedy placement, from the highest point down: try the label right of its point, then left,
+	// then shifted up or down by whole lines, and keep the first spot that overlaps no label
+	// placed so far, no other ring and stays on the canvas.
 	order := make([]int, len(labs))
 	for i := range order {
 		order[i] = i
 	}
-	sort.Slice(order, func(x, y int) bool { return labs[order[x]].py > labs[order[y]].py })
-	span := func(l lab) (vg.Length, vg.Length) {
+	sort.SliceStable(order, func(x, y int) bool { return labs[order[x]].py > labs[order[y]].py })
+	type box struct{ x0, x1, y0, y1 vg.Length }
+	overlaps := func(a, b box) bool { return a.x0 < b.x1 && b.x0 < a.x1 && a.y0 < b.y1 && b.y0 < a.y1 }
+	textBox := func(l lab) box {
 		if l.left {
-			return l.px - 8 - l.w, l.px - 8
+			return box{l.px - 8 - l.w, l.px - 8, l.ty - lh/2, l.ty + lh/2}
 		}
-		return l.px + 8, l.px + 8 + l.w
+		return box{l.px + 8, l.px + 8 + l.w, l.ty - lh/2, l.ty + lh/2}
 	}
-	for k, i := range order {
-		for _, j := range order[:k] {
-			a0, a1 := span(labs[i])
-			b0, b1 := span(labs[j])
-			if a0 < b1 && b0 < a1 && labs[i].ty > labs[j].ty-lh {
-				labs[i].ty = labs[j].ty - lh
+	r := annRing.Radius
+	var placed []box
+	for _, i := range order {
+		best, found := labs[i], false
+	search:
+		for step := 0; step <= 8 && !found; step++ {
+			for _, dy := range []vg.Length{vg.Length(step) * lh, -vg.Length(step) * lh} {
+				for _, left := range []bool{labs[i].left, !labs[i].left} {
+					cand := labs[i]
+					cand.left, cand.ty = left, labs[i].py+dy
+					b := textBox(cand)
+					if b.x0 < c.Min.X || b.x1 > c.Max.X || b.y0 < c.Min.Y || b.y1 > c.Max.Y {
+						continue
+					}
+					ok := true
+					for _, q := range placed {
+						ok = ok && !overlaps(b, q)
+					}
+					for j, o := range labs {
+						ok = ok && (j == i || !overlaps(b, box{o.px - r, o.px + r, o.py - r, o.py + r}))
+					}
+					if ok {
+						best, found = cand, true
+						break search
+					}
+				}
+				if step == 0 {
+					break // +0 and −0 are the same offset
+				}
 			}
 		}
+		labs[i] = best
+		placed = append(placed, textBox(best))
 	}
 	for _, l := range labs {
 		c.DrawGlyph(annRing, vg.Point{X: l.px, Y: l.py})

@@ -462,6 +462,9 @@ func callGraph(ex *graph.Exec, args ...any) (out [][]float32, err error) {
 			err = fmt.Errorf("fisens: graph execution failed: %v", r)
 		}
 	}()
+	if args, err = asTensors(args); err != nil {
+		return nil, err
+	}
 	res, err := ex.Call(args...)
 	if err != nil {
 		return nil, fmt.Errorf("fisens: graph execution failed: %w", err)

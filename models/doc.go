@@ -46,4 +46,60 @@
 //     BN, so with "raw255" they first multiply the input by the constant 1/255.
 //   - The small presets put a stride of 2 earlier than the paper models (see ResNetSmallSpec and
 //     DenseNetSmallSpec) so that they train on a 2-core CPU in minutes.
+//
+// # Training (fisens train, Train)
+//
+// Train (and `fisens train`) trains as the paper does by default (SPEC A.5): Adam, softmax
+// cross-entropy plus Config.L2 · Σ w² over the conv/dense kernels (1e-4), batch 128
+// (PaperBatchSize; the last partial batch of an epoch is dropped), training mode (dropout, batch
+// statistics), and the learning rates 1e-3, 5e-4, 2.5e-4, 1e-4 (PaperLearningRates) over equal
+// parts of the epochs (DefaultStepEpochs: 200 epochs step at 50, 100, 150). After every epoch it
+// measures the validation accuracy in inference mode and keeps the best-validation model.
+//
+//	fisens train --arch resnet-small --data mnist --epochs 2 --out DIR --backend onnx:cpu
+//
+// Flags: --arch, --data (mnist, fashion-mnist, cifar10), --epochs (paper: 200 for MNIST, 500 for
+// CIFAR-10), --out DIR, --batch (128), --lrs (1e-3,5e-4,2.5e-4,1e-4), --lr-steps (0-based epochs
+// where stages 2, 3, … start; default equal parts), --dropout (0.2), --l2 (1e-4), --scale (raw255
+// or unit), --seed (initialisation, dropout, shuffles), --split-seed (train/valid split),
+// --max-steps (batches per epoch, for quick trials), --eval-batch, --backend (go, onnx:cpu,
+// xla:cpu; default $GOMLX_BACKEND, else go), --data-dir, --quiet. DIR/best is the best-validation
+// model (Load(DIR) and --model DIR load it; best/training.json records how it was trained), and
+// DIR/last the latest state, Adam's moments included, written after every epoch. Ctrl-C (or
+// SIGTERM) stops between two batches and saves the position inside the epoch; `fisens train --out
+// DIR --resume` continues exactly there (the architecture, batch size and seed come from
+// DIR/last; pass the same --data and --split-seed, and --epochs to change the planned length).
+// Without --resume a DIR that holds a run is refused.
+//
+// # Evaluation (fisens eval, Evaluate)
+//
+// `fisens eval --model zoo:NAME|DIR` prints the model's Table 1 row: accuracy in inference mode on
+// the training split, the validation split and the test set (Evaluate, Table1Row). --data and
+// --split-seed default to what the model records (else mnist and 0), --splits picks a subset,
+// --json prints fractions and example counts as JSON, --list lists the zoo with its recorded
+// accuracies.
+//
+// # The zoo
+//
+// Small trained checkpoints are embedded in the package (directory models/zoo), so Load("zoo:NAME")
+// (and --model zoo:NAME) works from any working directory. Each is a model directory
+// models/zoo/NAME/ (model.json, the checkpoint, training.json) with an entry in
+// models/zoo/manifest.json (ZooModel): name, arch, dataset, split_seed, input_scale, epochs,
+// best_epoch, train_acc/valid_acc/test_acc (from `fisens eval`), params (trainable), command and
+// eval_command (the exact commands), backend, train_seconds, train_cpu_seconds, dropout, machine
+// and an optional note. To add a model:
+//
+//  1. fisens train --arch ARCH --data DATASET --epochs N --out DIR (note the wall and CPU time);
+//  2. fisens eval --model DIR --json: the accuracies of DIR/best (its dataset and split seed come
+//     from best/training.json);
+//  3. copy DIR/best/ to models/zoo/NAME/;
+//  4. add the manifest entry (eval_command as `fisens eval --model zoo:NAME --json`, which gives
+//     the same row once the entry exists).
+//
+// TestZooManifest checks every entry without running a network (fields complete, the command
+// trains --arch ARCH, the checkpoint loads as that architecture on the dataset's shape, parameter
+// count, TrainedOn); TestZooSmoke runs each model on 100 MNIST test images with the pure-Go
+// backend (skipped with -short); TestZooAccuracyONNX (build tag onnx) re-measures the test
+// accuracy on all 10,000 test images with ONNX Runtime and allows 2 differing examples
+// (TestZooAccuracy does it with the pure-Go backend when FISENS_ZOO_FULL=1).
 package models

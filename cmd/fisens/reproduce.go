@@ -97,18 +97,32 @@ func runReproduce(args []string) error {
 			c.Logf("   %s", f)
 		}
 		c.Logf("   %s done in %s", e.Name, r.Elapsed.Round(time.Second))
-		// Rewrite the index after each experiment so an interrupted run still has one.
-		if _, err := experiments.WriteIndex(c, reports); err != nil {
+		// Keep the report and rewrite the index after each experiment, so an interrupted run
+		// still has one and a later --only run adds to it.
+		if err := experiments.SaveReport(c, r); err != nil {
+			return err
+		}
+		if _, _, err := writeIndex(c); err != nil {
 			return err
 		}
 	}
-	idx, err := experiments.WriteIndex(c, reports)
+	idx, n, err := writeIndex(c)
 	if err != nil {
 		return err
 	}
-	c.Logf("index: %s (%d experiments in %s)", idx, len(reports), time.Since(t0).Round(time.Second))
+	c.Logf("index: %s (%d experiments run now in %s; %d listed)", idx, len(reports), time.Since(t0).Round(time.Second), n)
 	if len(failed) > 0 {
 		return fmt.Errorf("%d experiment(s) failed:\n  %s", len(failed), strings.Join(failed, "\n  "))
 	}
 	return nil
+}
+
+// writeIndex writes the index of every report kept in c.OutDir at c.Scale.
+func writeIndex(c experiments.Common) (string, int, error) {
+	all, err := experiments.LoadReports(c)
+	if err != nil {
+		return "", 0, err
+	}
+	idx, err := experiments.WriteIndex(c, all)
+	return idx, len(all), err
 }
