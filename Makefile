@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO ?= go
 
-.PHONY: help test unit reproduce bench-fi
+.PHONY: help test unit reproduce readme-figures bench-fi bench-models
 help:
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
@@ -14,6 +14,13 @@ unit: ## unit tests only, pure-Go backend (fast)
 
 reproduce: ## the main job: every experiment at quick scale into out/reproduce/ (ONNX Runtime when installable, else pure Go)
 	scripts/reproduce.sh
+
+readme-figures: ## copy the README's figures from out/reproduce (after make reproduce) into docs/img/
+	scripts/readme-figures.sh
+
+bench-models: ## images/s of one forward pass and one training step per family: small presets on both backends, the paper models on ONNX Runtime
+	source <(scripts/install-onnxruntime.sh | grep export) && $(GO) test -tags onnx -run '^$$' -bench './/onnx' -benchtime 5x ./models/
+	$(GO) test -run '^$$' -bench './small/go_' -benchtime 2x ./models/
 
 bench-fi: ## print the FI cost benchmarks (small ResNet) on the pure-Go and ONNX Runtime backends
 	$(GO) test -run '^$$' -bench . -benchtime 5x ./fisens/

@@ -125,6 +125,7 @@ func BenchmarkPatchMaps(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N)*1e3, "ms/image")
 }
 
 // BenchmarkParamFI: FI of every layer (and all parameters) for one example: K backward passes.
