@@ -122,7 +122,7 @@ func ImageGrid(title string, images []Image, cols int) (*Figure, error) {
 	cellH := gridImage + capH + gridGap
 	th := titleHeight(title)
 	fig := &Figure{
-		Width:  cellW*vg.Length(cols) + 2*margin,
+		Width:  max(cellW*vg.Length(cols), textStyle(titleSize, true).Width(title)+gridGap) + 2*margin,
 		Height: cellH*vg.Length(rows) + th + 2*margin,
 	}
 	fig.draw = func(c draw.Canvas) {

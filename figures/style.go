@@ -55,8 +55,14 @@ func drawTitle(c draw.Canvas, title string) draw.Canvas {
 	sty := textStyle(titleSize, true)
 	sty.XAlign = draw.XCenter
 	sty.YAlign = draw.YTop
-	c.FillText(sty, vg.Point{X: (c.Min.X + c.Max.X) / 2, Y: c.Max.Y - margin}, title)
-	c.Max.Y -= titleHeight(title)
+	// A title wider than the canvas (a narrow panel) is wrapped rather than cut at both edges.
+	lines := wrap(sty, title, c.Max.X-c.Min.X)
+	y := c.Max.Y - margin
+	for _, l := range lines {
+		c.FillText(sty, vg.Point{X: (c.Min.X + c.Max.X) / 2, Y: y}, l)
+		y -= lineHeight(sty)
+	}
+	c.Max.Y -= titleHeight(title) + lineHeight(sty)*vg.Length(len(lines)-1)
 	return c
 }
 

@@ -7,7 +7,8 @@
 # Default list: notebooks/[0-9]*.ipynb and notebooks/smoke.ipynb. For each NAME it writes the executed
 # copy notebooks/out/NAME.ipynb and its export notebooks/out/NAME.html (git-ignored), even when a cell
 # fails; it prints which notebook and cell failed and exits 1 if any did.
-# --update-figures copies the key figures a run saved in notebooks/out/img/ to notebooks/img/ (committed).
+# --update-figures copies the key figures a run saved in notebooks/out/img/ to notebooks/img/ (committed),
+# except those of 02–08, which come from `make reproduce` (scripts/notebooks/key-figures.sh).
 #
 # Environment:
 #   FISENS_BACKEND    auto (default: ONNX Runtime if .onnxruntime/ has it, else pure Go) | go | onnx | xla
@@ -65,8 +66,16 @@ for nb in "${NBS[@]}"; do
 done
 
 if ((UPDATE_FIGURES)) && compgen -G "$NB_OUT/img/*.png" >/dev/null; then
+  # The key figures of 02–08 come from `make reproduce` (scripts/notebooks/key-figures.sh): leave them.
+  from_reproduce=$("$ROOT/scripts/notebooks/key-figures.sh" --list)
   mkdir -p "$ROOT/notebooks/img"
-  cp -v "$NB_OUT"/img/*.png "$ROOT/notebooks/img/"
+  for png in "$NB_OUT"/img/*.png; do
+    if grep -qxF "$(basename "$png")" <<<"$from_reproduce"; then
+      echo "update-figures: skip $(basename "$png") (from make reproduce: scripts/notebooks/key-figures.sh)"
+    else
+      cp -v "$png" "$ROOT/notebooks/img/"
+    fi
+  done
 fi
 ((failed == 0)) || echo "run-notebooks: failed: ${failures[*]}" >&2
 echo "notebooks: $passed passed, $failed failed"

@@ -53,6 +53,20 @@ def lint(nb, name):
     return problems
 
 
+def missing_images(nb, folder):
+    """Returns the relative images (img/NAME.png) that markdown cells show but that folder lacks."""
+    missing = []
+    for c in nb.cells:
+        if c.cell_type != "markdown":
+            continue
+        for ref in re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", c.source):
+            if "://" in ref or ref.startswith(("/", "data:")):
+                continue
+            if not os.path.isfile(os.path.join(folder, ref)):
+                missing.append(ref)
+    return missing
+
+
 # GoNB (v0.11.3) replies "ok" to a cell whose program panics or exits non-zero, and to a failing
 # shell (!) line: it only writes the exec error ("exit status 2", "signal: killed") to stderr. A cell
 # counts as failed when its stderr has such a line, or a "GoNB Error:" line.
@@ -110,6 +124,8 @@ def main():
     base = os.path.splitext(os.path.basename(path))[0]
     nb = nbformat.read(path, as_version=4)
     problems = lint(nb, rel)
+    problems += [f"markdown shows {ref}, which does not exist (key figures: notebooks/README.md)"
+                 for ref in missing_images(nb, os.path.dirname(path))]
     if problems:
         for p in problems:
             print(f"FAIL {rel}: {p}", file=sys.stderr)
