@@ -18,9 +18,13 @@ reproduce: ## the main job: every experiment at quick scale into out/reproduce/ 
 readme-figures: ## copy the README's figures from out/reproduce (after make reproduce) into docs/img/
 	scripts/readme-figures.sh
 
-bench-models: ## images/s of one forward pass and one training step per family: small presets on both backends, the paper models on ONNX Runtime
-	source <(scripts/install-onnxruntime.sh | grep export) && $(GO) test -tags onnx -run '^$$' -bench './/onnx' -benchtime 5x ./models/
+bench-models: ## images/s of one forward pass and one training step per family and backend (paper models: one process each, ~16 GB for an ONNX training step)
+	source <(scripts/install-onnxruntime.sh | grep export) && $(GO) test -tags onnx -run '^$$' -bench './small/onnx' -benchtime 5x ./models/ && \
+	for b in Forward/resnet50 Forward/densenet121 TrainStep/resnet50 TrainStep/densenet121; do \
+	  $(GO) test -tags onnx -run '^$$' -bench "$$b/onnx" -benchtime 2x ./models/ | grep images/s; done
 	$(GO) test -run '^$$' -bench './small/go_' -benchtime 2x ./models/
+	for b in Forward/resnet50 Forward/densenet121 TrainStep/resnet50 TrainStep/densenet121; do \
+	  $(GO) test -run '^$$' -bench "$$b/go_" -benchtime 1x ./models/ | grep images/s; done
 
 bench-fi: ## print the FI cost benchmarks (small ResNet) on the pure-Go and ONNX Runtime backends
 	$(GO) test -run '^$$' -bench . -benchtime 5x ./fisens/
