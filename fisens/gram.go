@@ -275,37 +275,7 @@ func (s *Solver) exactFI(M []float64) (float64, int) {
 		return 0, 0 // J = 0 (or only along 1): the output distribution does not move
 	}
 	thr := s.opt.relTol() * maxDiag
-	// Pivoted Cholesky: column r of L (rows in original order) for pivot p.
-	r := 0
-	for ; r < K; r++ {
-		p := -1
-		for i := 0; i < K; i++ {
-			if !s.used[i] && (p < 0 || s.d[i] > s.d[p]) {
-				p = i
-			}
-		}
-		if p < 0 || s.d[p] <= thr {
-			break
-		}
-		s.used[p] = true
-		lpp := math.Sqrt(s.d[p])
-		for i := 0; i < K; i++ {
-			if s.used[i] && i != p {
-				L[i*K+r] = 0
-				continue
-			}
-			if i == p {
-				L[i*K+r] = lpp
-				continue
-			}
-			a := q[i*K+p]
-			for t := 0; t < r; t++ {
-				a -= L[i*K+t] * L[p*K+t]
-			}
-			L[i*K+r] = a / lpp
-			s.d[i] -= L[i*K+r] * L[i*K+r]
-		}
-	}
+	r := pivotedCholesky(q, L, s.d, s.used, nil, K, thr)
 	if r == 0 {
 		return 0, 0
 	}
@@ -433,4 +403,47 @@ func (s *Solver) authorsFI(M []float64) (float64, int, error) {
 		fi += c * c / (d2 * d2) // (v_iᵀ w / d_i)² / d_i²
 	}
 	return fi, r, nil
+}
+
+// pivotedCholesky factors the K × K matrix q (row-major, symmetric PSD) with complete pivoting,
+// stopping when the largest remaining pivot is ≤ thr, and returns the rank r. Column t < r of L
+// (rows in original order) belongs to the t-th pivot, recorded in piv[t] when piv is not nil.
+// d must hold q's diagonal and used must be all false on entry; both are overwritten. It is the one
+// factorisation behind every exact FI (Solver and the patch maps), so both report the same ranks.
+func pivotedCholesky(q, L, d []float64, used []bool, piv []int, K int, thr float64) int {
+	q, L, d, used = q[:K*K], L[:K*K], d[:K], used[:K] // lets the compiler drop bounds checks
+	r := 0
+	for ; r < K; r++ {
+		p := -1
+		for i := 0; i < K; i++ {
+			if !used[i] && (p < 0 || d[i] > d[p]) {
+				p = i
+			}
+		}
+		if p < 0 || d[p] <= thr {
+			break
+		}
+		used[p] = true
+		if piv != nil {
+			piv[r] = p
+		}
+		lpp := math.Sqrt(d[p])
+		for i := 0; i < K; i++ {
+			if used[i] && i != p {
+				L[i*K+r] = 0
+				continue
+			}
+			if i == p {
+				L[i*K+r] = lpp
+				continue
+			}
+			a := q[i*K+p]
+			for t := 0; t < r; t++ {
+				a -= L[i*K+t] * L[p*K+t]
+			}
+			L[i*K+r] = a / lpp
+			d[i] -= L[i*K+r] * L[i*K+r]
+		}
+	}
+	return r
 }

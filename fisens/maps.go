@@ -371,38 +371,8 @@ func (w *patchWork) exactQ(s *Solver, acc []float64) Result {
 		return res // J = 0 (or only along 1): the output distribution does not move
 	}
 	thr := s.opt.relTol() * maxDiag
-	// Pivoted Cholesky exactly as in Solver.exactFI: column r of L (rows in original order).
-	r := 0
-	for ; r < K; r++ {
-		p := -1
-		for i := 0; i < K; i++ {
-			if !used[i] && (p < 0 || d[i] > d[p]) {
-				p = i
-			}
-		}
-		if p < 0 || d[p] <= thr {
-			break
-		}
-		used[p] = true
-		w.piv[r] = p
-		lpp := math.Sqrt(d[p])
-		for i := 0; i < K; i++ {
-			if used[i] && i != p {
-				L[i*K+r] = 0
-				continue
-			}
-			if i == p {
-				L[i*K+r] = lpp
-				continue
-			}
-			a := q[i*K+p]
-			for t := 0; t < r; t++ {
-				a -= L[i*K+t] * L[p*K+t]
-			}
-			L[i*K+r] = a / lpp
-			d[i] -= L[i*K+r] * L[i*K+r]
-		}
-	}
+	// The same factorisation as Solver (same threshold, same rank).
+	r := pivotedCholesky(q, L, d, used, w.piv, K, thr)
 	if r == 0 {
 		return res
 	}
