@@ -677,21 +677,38 @@ func saveAll(c Common, r *Report, figs []ResultFigure, tabs []ResultTable) error
 // by ";", list values by ","; field names as in the Config types, case-insensitive).
 const OverridesEnv = "FISENS_SET"
 
-// CheckOverrides reports entries of spec that name no registered experiment (a typo would
-// otherwise be ignored silently) or are not of the form experiment.Field=value.
-func CheckOverrides(spec string) error {
+// override is one "experiment.Field=value" entry of an overrides spec.
+type override struct{ entry, exp, field, val string }
+
+// parseOverrides splits spec into its entries (separated by ";", blanks ignored), each of the form
+// experiment.Field=value.
+func parseOverrides(spec string) ([]override, error) {
+	var out []override
 	for _, entry := range strings.Split(spec, ";") {
 		entry = strings.TrimSpace(entry)
 		if entry == "" {
 			continue
 		}
-		key, _, ok := strings.Cut(entry, "=")
-		exp, _, ok2 := strings.Cut(strings.TrimSpace(key), ".")
+		key, val, ok := strings.Cut(entry, "=")
+		exp, field, ok2 := strings.Cut(strings.TrimSpace(key), ".")
 		if !ok || !ok2 {
-			return fmt.Errorf("%s entry %q: want experiment.Field=value", OverridesEnv, entry)
+			return nil, fmt.Errorf("%s entry %q: want experiment.Field=value", OverridesEnv, entry)
 		}
-		if _, err := Lookup(strings.ToLower(strings.TrimSpace(exp))); err != nil {
-			return fmt.Errorf("%s entry %q: %v", OverridesEnv, entry, err)
+		out = append(out, override{entry: entry, exp: strings.TrimSpace(exp), field: field, val: strings.TrimSpace(val)})
+	}
+	return out, nil
+}
+
+// CheckOverrides reports entries of spec that name no registered experiment (a typo would
+// otherwise be ignored silently) or are not of the form experiment.Field=value.
+func CheckOverrides(spec string) error {
+	entries, err := parseOverrides(spec)
+	if err != nil {
+		return err
+	}
+	for _, o := range entries {
+		if _, err := Lookup(strings.ToLower(o.exp)); err != nil {
+			return fmt.Errorf("%s entry %q: %v", OverridesEnv, o.entry, err)
 		}
 	}
 	return nil
@@ -706,24 +723,19 @@ func ApplyOverrides(name string, cfg any, spec string) error {
 		return fmt.Errorf("ApplyOverrides: want a pointer to a config struct, got %T", cfg)
 	}
 	s := v.Elem()
-	for _, entry := range strings.Split(spec, ";") {
-		entry = strings.TrimSpace(entry)
-		if entry == "" {
-			continue
-		}
-		key, val, ok := strings.Cut(entry, "=")
-		exp, field, ok2 := strings.Cut(strings.TrimSpace(key), ".")
-		if !ok || !ok2 {
-			return fmt.Errorf("%s entry %q: want experiment.Field=value", OverridesEnv, entry)
-		}
-		if !strings.EqualFold(exp, name) {
+	entries, err := parseOverrides(spec)
+	if err != nil {
+		return err
+	}
+	for _, o := range entries {
+		entry, field, val := o.entry, o.field, o.val
+		if !strings.EqualFold(o.exp, name) {
 			continue
 		}
 		f := s.FieldByNameFunc(func(n string) bool { return strings.EqualFold(n, field) })
 		if !f.IsValid() || !f.CanSet() {
 			return fmt.Errorf("%s entry %q: %T has no field %q (fields: %s)", OverridesEnv, entry, cfg, field, strings.Join(fieldNames(s.Type()), ", "))
 		}
-		val = strings.TrimSpace(val)
 		bad := func(err error) error {
 			return fmt.Errorf("%s entry %q: field %s is %s: %v", OverridesEnv, entry, field, f.Type(), err)
 		}
