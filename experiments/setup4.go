@@ -41,11 +41,11 @@ func init() {
 
 // Setup4Config configures Setup 4.
 type Setup4Config struct {
-	Models     []string // model references
-	Dataset    string   // "" → the dataset each model records
-	Split      string   // split the images come from (default "test")
-	Pool       int      // images scanned for the automatic choice (seeded subset; 0 = all)
-	Images     []int    // explicit image indices of the split; none → chosen by Choose
+	Models  []string // model references
+	Dataset string   // "" → the dataset each model records
+	Split   string   // split the images come from (default "test")
+	Pool    int      // images scanned for the automatic choice (seeded subset; 0 = all)
+	Images  []int    // explicit image indices of the split; none → chosen by Choose
 	// Choose picks the images when Images is empty: "fi" (default, the authors' choice: the largest
 	// whole-image FI of the Split pool and of the training pool, and the rebuttal's correctly classified
 	// image with FI > 0.6 and π_ŷ > 0.5) or "confidence" (the least confident correctly classified and
@@ -54,11 +54,11 @@ type Setup4Config struct {
 	TrainPool int // training images scanned by Choose "fi" (seeded subset; 0 = all); Setup 1's subset by default
 	// Attack is the one-pixel change: "authors" (default: −76 on one-channel images, black on colour
 	// images) or "extremes" (0 or 255 on every channel, whichever flips the prediction, else lowers π_ŷ more).
-	Attack   string
-	LogScale bool // colour the maps by log10 FI; false (default, the authors'): linear from 0 to the map's maximum
-	Scales     []int    // odd patch sizes (paper: 1, 3, 5, 7)
-	Convention string   // "exact" or "authors": the maps that guide the attack
-	AuthorsEps float64  // also draw the maps in the authors' convention with this absolute ε (0: don't)
+	Attack     string
+	LogScale   bool    // colour the maps by log10 FI; false (default, the authors'): linear from 0 to the map's maximum
+	Scales     []int   // odd patch sizes (paper: 1, 3, 5, 7)
+	Convention string  // "exact" or "authors": the maps that guide the attack
+	AuthorsEps float64 // also draw the maps in the authors' convention with this absolute ε (0: don't)
 }
 
 // DefaultSetup4Config returns the settings of a scale; the pure-Go backend scans fewer images.
@@ -117,8 +117,8 @@ type Setup4Model struct {
 
 // Setup4Image is one image's FI maps and the one-pixel attack.
 type Setup4Image struct {
-	Why                  string // why it was chosen
-	Split                string // the split it comes from
+	Why                  string  // why it was chosen
+	Split                string  // the split it comes from
 	WholeFI              float64 // its whole-image FI (f = log π_ŷ) when chosen by FI, else NaN
 	Index, Source, Label int
 	Image                []uint8           // HWC bytes
@@ -663,8 +663,8 @@ func (r *Setup4Result) Figures() ([]ResultFigure, error) {
 		out = append(out,
 			ResultFigure{Figure: maps, Ref: FigureRef{Name: "setup4/maps-" + m.Name, Title: "Setup 4: multi-scale FI maps, " + m.Name,
 				Caption: "FI of perturbing the k × k square centred on each pixel (clipped at the borders; per channel for colour images), " +
-					"f = log π_(predicted label); one colour scale shared by all maps of an image (linear from 0 to the maximum as in the authors' "+
-					"figures, or logarithmic with LogScale; FI = 0 gets the darkest colour). Images chosen by "+r.Config.chooseText()+". " +
+					"f = log π_(predicted label); one colour scale shared by all maps of an image (linear from 0 to the maximum as in the authors' " +
+					"figures, or logarithmic with LogScale; FI = 0 gets the darkest colour). Images chosen by " + r.Config.chooseText() + ". " +
 					"First row: the exact pseudo-inverse (relative threshold); second row: the authors' convention (thin SVD, singular values " +
 					"below an absolute ε dropped), which zeroes the patches whose Jacobian is small on the raw 0–255 pixel scale.",
 				Claim: "The maps show the vulnerable areas of the image; larger patches smooth them.",
