@@ -47,6 +47,10 @@
 // (from the same K × K Gram matrix) so their figures can be matched. The two agree when no
 // singular value of L lies near ε; the absolute threshold depends on the input scale (raw 0–255
 // pixels in the paper) and truncates directions that the exact route keeps.
+// At full rank their FI has a closed form, c_y²(1 − u_y²/‖u‖²) with u_k = √π_k + ε and
+// c_y = (√π_y + ε)/(π_y + ε) (AuthorsFullRank, derived there): a systematic ε-term, above the bound
+// (1 − π_y)/π_y by ≈ 2ε Σ_{k≠y} √π_k for confident labels and below it for small π_y — not an extra
+// noise direction.
 //
 // # Costs
 //
