@@ -238,10 +238,10 @@ type Setup0Model struct {
 	// Fitted[e] is the fraction of training outliers classified as their label after fine-tuning
 	// epoch Epochs+e (the best-validation weights at that point); the last entry is the scored model's.
 	Fitted      []float64
-	FitEpochs   int     // epochs fine-tuned
-	FittedValid float64 // the same fraction on the validation outliers
-	Scores      []Setup0Score       // clean images first, then outliers (only this shard's under --shard)
-	AUC         []MeasureAUC        // nil unless every score is present
+	FitEpochs   int           // epochs fine-tuned
+	FittedValid float64       // the same fraction on the validation outliers
+	Scores      []Setup0Score // clean images first, then outliers (only this shard's under --shard)
+	AUC         []MeasureAUC  // nil unless every score is present
 }
 
 // Setup0Result is what RunSetup0 returns.
@@ -520,7 +520,7 @@ func fineTuneEpochs(ctx context.Context, c Common, b compute.Backend, m *models.
 	tc := models.TrainConfig{
 		Epochs: epochs, BatchSize: cfg.BatchSize, LearningRates: cfg.LearningRates, Seed: c.Seed,
 		StepEpochs: models.DefaultStepEpochs(cfg.Epochs, len(cfg.LearningRates)),
-		Dir: dir, EvalBatch: cfg.EvalBatch, Progress: c.Progress,
+		Dir:        dir, EvalBatch: cfg.EvalBatch, Progress: c.Progress,
 		Dataset: dataset + " (setup0: clean + simulated outliers)", SplitSeed: splitSeed, Backend: c.Backend,
 		Command: "fisens reproduce --only setup0 (fine-tuning)",
 	}

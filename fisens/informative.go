@@ -190,7 +190,7 @@ func NewChannelScaler(a *Analyzer, layer string) (*ChannelScaler, error) {
 // Jacobian returns the logits z and the K × C Jacobian ∂z/∂ω (row-major, float64) of one example.
 func (s *ChannelScaler) Jacobian(b Batch) (z, J []float64, err error) {
 	K := s.a.clf.NumClasses()
-	if err := b.validate(K); err != nil {
+	if err := b.Validate(K); err != nil {
 		return nil, nil, fmt.Errorf("fisens: %w", err)
 	}
 	if b.N() != 1 {

@@ -79,7 +79,9 @@ func TestCookFromJacobianMatchesCookOnReLUNet(t *testing.T) {
 	}
 }
 
-func close(a, b, rel float64) bool { return math.Abs(a-b) <= rel*math.Max(math.Abs(a), math.Abs(b))+1e-12 }
+func close(a, b, rel float64) bool {
+	return math.Abs(a-b) <= rel*math.Max(math.Abs(a), math.Abs(b))+1e-12
+}
 
 func TestChannelScalerIsTheChannelDerivative(t *testing.T) {
 	b := testBackend(t)
@@ -110,7 +112,7 @@ func TestChannelScalerIsTheChannelDerivative(t *testing.T) {
 			for s, sign := range []float64{1, -1} {
 				var restore []func()
 				for _, path := range cs.Layer.Vars {
-					v := net.store.GetVariable(path)
+					v := net.Store().GetVariable(path)
 					old, _ := v.Value()
 					vals := tensors.MustCopyFlatData[float32](old)
 					dims := old.Shape().Dimensions
