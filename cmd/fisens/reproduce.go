@@ -11,7 +11,7 @@ import (
 
 	"github.com/fisens/fisens/backend"
 	"github.com/fisens/fisens/experiments"
-	"github.com/fisens/fisens/internal/rows"
+	"github.com/fisens/fisens/results"
 )
 
 func init() {
@@ -45,7 +45,7 @@ func runReproduce(args []string) error {
 	if err != nil {
 		return err
 	}
-	sh, err := rows.ParseShard(*shard)
+	sh, err := results.ParseShard(*shard)
 	if err != nil {
 		return err
 	}
