@@ -20,6 +20,7 @@ import (
 	"github.com/fisens/fisens/internal/rows"
 	"github.com/fisens/fisens/models"
 	"github.com/fisens/fisens/models/ops"
+	"github.com/fisens/fisens/results"
 )
 
 // A tiny CNN for the end-to-end tests of setups 0 and 2 and Table 1 on real MNIST: conv3x3(4)-BN-
@@ -154,7 +155,7 @@ func mannWhitney(scores []float64, pos []bool) float64 {
 func TestSetup0EndToEnd(t *testing.T) {
 	refs := tinyModels(t)
 	out := testOutDir(t, "setup0")
-	c := Common{Scale: Quick, OutDir: out, Seed: 3, Shard: rows.All}
+	c := Common{Scale: Quick, OutDir: out, Seed: 3, Shard: results.All}
 	cfg := tinySetup0Config(refs)
 	res, err := RunSetup0(context.Background(), c, cfg)
 	if err != nil {
@@ -268,11 +269,11 @@ func TestSetup0EndToEnd(t *testing.T) {
 	{
 		cs := c
 		cs.OutDir = filepath.Join(out, "fresh")
-		cs.Shard = rows.Shard{I: 1, N: 2}
+		cs.Shard = results.Shard{I: 1, N: 2}
 		if _, err := RunSetup0(context.Background(), cs, cfg); err == nil || !strings.Contains(err.Error(), "FineTuneOnly") {
 			t.Errorf("shard before fine-tuning: %v, want a refusal naming FineTuneOnly", err)
 		}
-		cs.Shard = rows.All
+		cs.Shard = results.All
 		cft := cfg
 		cft.FineTuneOnly = true
 		r, err := RunSetup0(context.Background(), cs, cft)
@@ -291,7 +292,7 @@ func TestSetup0EndToEnd(t *testing.T) {
 	}
 	for i := range 2 {
 		cs := c
-		cs.Shard = rows.Shard{I: i, N: 2}
+		cs.Shard = results.Shard{I: i, N: 2}
 		r, err := RunSetup0(context.Background(), cs, cfg)
 		if err != nil {
 			t.Fatal(err)

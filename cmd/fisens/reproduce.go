@@ -12,7 +12,7 @@ import (
 	"github.com/fisens/fisens/backend"
 	"github.com/fisens/fisens/datasets"
 	"github.com/fisens/fisens/experiments"
-	"github.com/fisens/fisens/internal/rows"
+	"github.com/fisens/fisens/results"
 )
 
 func init() {
@@ -46,7 +46,7 @@ func runReproduce(args []string) error {
 	if err != nil {
 		return err
 	}
-	sh, err := rows.ParseShard(*shard)
+	sh, err := results.ParseShard(*shard)
 	if err != nil {
 		return err
 	}
