@@ -231,7 +231,7 @@ type CheneyPoint struct {
 	// Rel is the paper's performance measure: top-1 accuracy over the unperturbed model's (mean ± std).
 	Rel, RelStd float64
 	Draws       int
-	Kept          float64 // (Top1 − chance)/(base − chance): the fraction of the above-chance accuracy kept
+	Kept        float64 // (Top1 − chance)/(base − chance): the fraction of the above-chance accuracy kept
 }
 
 // CheneyCurve is one layer's accuracy curve under one perturbation type.
