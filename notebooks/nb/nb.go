@@ -117,8 +117,9 @@ func backendHint(cfg string) string {
 		return "What to do: run scripts/install-onnxruntime.sh in the clone and set ONNXRUNTIME_SHARED_LIBRARY_PATH to the " +
 			"libonnxruntime.so.1 it prints (`make lab` does both), or use the pure-Go backend: %env GOMLX_BACKEND=go"
 	case "xla":
-		return "What to do: XLA needs the build tag (%goflags -tags=xla) and a PJRT plugin (see the README's backends " +
-			"section), or use another backend: %env GOMLX_BACKEND=go"
+		return "What to do: start Jupyter with `FISENS_BACKEND=xla make lab` (it installs XLA's CPU plugin with " +
+			"scripts/install-xla.sh), or by hand: %goflags -tags=xla / %env PJRT_PLUGIN_LIBRARY_PATH=../.xla / " +
+			"%env GOMLX_NO_AUTO_INSTALL=1; or use another backend: %env GOMLX_BACKEND=go"
 	}
 	return "What to do: use FISENS_BACKEND=go or onnx with `make lab` (see notebooks/README.md)"
 }

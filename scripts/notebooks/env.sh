@@ -82,8 +82,15 @@ nb_backend_env() {
       export ONNXRUNTIME_SHARED_LIBRARY_PATH=$lib GOMLX_NO_AUTO_INSTALL=1 GOMLX_BACKEND=onnx:cpu
       nb_add_goflag -tags=onnx ;;
     xla)
-      # The user provides the PJRT plugin (see README); GOMLX_BACKEND may say xla:cuda.
+      # xla:cpu: the plugin of scripts/install-xla.sh (.xla/); xla:cuda (GOMLX_BACKEND): one the user provides.
       export GOMLX_BACKEND=${GOMLX_BACKEND:-xla:cpu}
+      if [[ $GOMLX_BACKEND == xla:cpu && -z ${PJRT_PLUGIN_LIBRARY_PATH:-} ]]; then
+        if [[ ! -f $ROOT/.xla/pjrt_c_api_cpu_plugin.so ]]; then
+          echo "notebooks: FISENS_BACKEND=xla but $ROOT/.xla/ has no PJRT plugin: run scripts/install-xla.sh" >&2
+          return 1
+        fi
+        export PJRT_PLUGIN_LIBRARY_PATH=$ROOT/.xla GOMLX_NO_AUTO_INSTALL=1
+      fi
       nb_add_goflag -tags=xla ;;
     *)
       echo "notebooks: FISENS_BACKEND=$b: want auto, go, onnx or xla" >&2

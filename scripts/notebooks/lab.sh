@@ -11,7 +11,7 @@
 #   scripts/notebooks/lab.sh [extra jupyter arguments, e.g. --no-browser --port=8899]
 #
 # Environment: FISENS_BACKEND (auto|go|onnx|xla; auto = ONNX Runtime when it can be installed, else
-# pure Go), FISENS_SCALE (quick|paper), FISENS_JUPYTER=lab|notebook (the front end: JupyterLab, or
+# pure Go; xla = XLA's CPU plugin, installed from PyPI by scripts/install-xla.sh), FISENS_SCALE (quick|paper), FISENS_JUPYTER=lab|notebook (the front end: JupyterLab, or
 # Notebook 7 from the same venv), FISENS_SETUP_ARGS (more arguments for setup-notebooks.sh, e.g. --no-apt).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -27,6 +27,9 @@ case ${FISENS_BACKEND:-auto} in
       [[ ${FISENS_BACKEND:-auto} == onnx ]] && { echo "lab: ONNX Runtime could not be installed" >&2; exit 1; }
       echo "lab: ONNX Runtime could not be installed (npm registry unreachable?): the notebooks use the slow pure-Go backend" >&2
     fi ;;
+  xla)
+    # XLA's CPU plugin from PyPI (.xla/); for xla:cuda set GOMLX_BACKEND and PJRT_PLUGIN_LIBRARY_PATH yourself.
+    [[ ${GOMLX_BACKEND:-xla:cpu} != xla:cpu ]] || "$ROOT/scripts/install-xla.sh" >/dev/null ;;
 esac
 nb_build_env
 nb_backend_env
