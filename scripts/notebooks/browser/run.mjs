@@ -144,9 +144,12 @@ async function driveSlider(page, name) {
     if (!before) await sleep(1000);
   }
   if (!before) throw new Error("slider: no figure under the slider");
+  await slider.evaluate((el) => el.scrollIntoView({ block: "start" }));
+  await sleep(500);
   await shot(page, path.join(opt.out, `${name}-slider-start.png`), false);
   const max = Number(await slider.getAttribute("max"));
-  const target = Math.round(max * 0.85);
+  // A quarter of the way: in notebook 00 that is ω = −2, where FI of x1 alone falls far below the odds.
+  const target = Math.round(max * 0.25);
   await slider.evaluate((el, v) => {
     el.value = String(v);
     el.dispatchEvent(new Event("input", { bubbles: true }));
@@ -160,7 +163,9 @@ async function driveSlider(page, name) {
   if (after === before) throw new Error(`slider: moved to ${target} but the figure was not redrawn within 120 s`);
   log(`${name}: slider moved to ${target}/${max}, figure redrawn`);
   await sleep(1000);
-  await slider.scrollIntoViewIfNeeded();
+  // The slider at the top of the view, its figure and text under it.
+  await slider.evaluate((el) => el.scrollIntoView({ block: "start" }));
+  await sleep(500);
   await shot(page, path.join(opt.out, `${name}-slider-moved.png`), false);
   const done = page.locator(".jp-OutputArea-output button", { hasText: "Done" }).first();
   await done.click();
@@ -193,7 +198,9 @@ async function runNotebook(browser, nbPath) {
     if (!started(st)) throw new Error(`the notebook or its kernel did not start (kernel: ${st.kernel}, ${st.connection})`);
     await sleep(2000);
     log(`${name}: open, ${st.cells.length} code cells, kernel ${st.kernel} and connected; Run All`);
-    await page.evaluate(() => window.jupyterapp.commands.execute("notebook:run-all-cells"));
+    // Start Run All without waiting for it: the command's promise resolves only when every cell has
+    // run, and a slider cell runs until its Done button is pressed.
+    await page.evaluate(() => { window.jupyterapp.commands.execute("notebook:run-all-cells"); });
 
     const deadline = Date.now() + opt.timeout * 1000;
     let slider = null;
