@@ -65,6 +65,9 @@ func New(flag string) (compute.Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting backend %q: %w", cfg, err)
 	}
+	if name == "go" || name == "onnx" || name == "onnxruntime" {
+		b = Decorate(b, cfg)
+	}
 	cached[cfg] = b
 	return b, nil
 }
