@@ -66,6 +66,18 @@ func opCases() []opCase {
 		{name: "conv3_s2_pad1_nchw_groups3", inputs: [][]int{{2, 6, 7, 6}, {3, 2, 3, 3}}, fn: func(in []*Node) *Node {
 			return conv(in[0], in[1]).ChannelsAxis(cf).StridePerAxis(2, 2).PaddingPerDim([][2]int{{1, 1}, {1, 1}}).ChannelGroupCount(3).Done()
 		}},
+		{name: "conv2_s2_even_kernel", inputs: [][]int{{1, 6, 7, 2}, {2, 2, 2, 3}}, fn: func(in []*Node) *Node {
+			return conv(in[0], in[1]).StridePerAxis(2, 2).NoPadding().Done()
+		}},
+		{name: "conv4_s1_pad_even_kernel", inputs: [][]int{{1, 6, 5, 2}, {4, 2, 2, 2}}, fn: func(in []*Node) *Node {
+			return conv(in[0], in[1]).PaddingPerDim([][2]int{{1, 2}, {0, 1}}).Done()
+		}},
+		{name: "conv2_s2_groups2_nchw_even_kernel", inputs: [][]int{{2, 4, 7, 6}, {4, 2, 2, 2}}, fn: func(in []*Node) *Node {
+			return conv(in[0], in[1]).ChannelsAxis(cf).StridePerAxis(2, 2).PaddingPerDim([][2]int{{1, 0}, {0, 1}}).ChannelGroupCount(2).Done()
+		}},
+		{name: "conv2_dil2_even_kernel", inputs: [][]int{{1, 7, 6, 2}, {2, 2, 2, 2}}, fn: func(in []*Node) *Node {
+			return conv(in[0], in[1]).DilationPerAxis(2, 2).PaddingPerDim([][2]int{{1, 0}, {0, 1}}).Done()
+		}},
 		{name: "conv3_s2x1_mixed", inputs: [][]int{{1, 7, 6, 2}, {3, 3, 2, 2}}, fn: func(in []*Node) *Node {
 			return conv(in[0], in[1]).StridePerAxis(2, 1).PaddingPerDim([][2]int{{1, 1}, {0, 2}}).Done()
 		}},

@@ -14,6 +14,10 @@ import (
 // min/max inputs) and Rsqrt (batch normalization written as (x-μ)·rsqrt(σ²+ε)). GoMLX looks gradients
 // up in the exported table graph.VJPRegistration, so this package, which every backend path imports,
 // registers them there: a process-wide, graph-level addition that serves every backend.
+//
+// It also corrects the input gradient of convolutions with an even kernel size, which GoMLX v0.28.1
+// computes with the kernel shifted by one position (convVJPWrtX pads the reverse convolution with
+// (k−1)/2 twice where k−1 is due); odd kernels keep GoMLX's own gradient unchanged.
 func init() {
 	for t, vjp := range map[NodeType]VJP{
 		NodeTypePad:   padVJP,
@@ -22,6 +26,11 @@ func init() {
 	} {
 		if _, ok := VJPRegistration[t]; !ok {
 			VJPRegistration[t] = vjp
+		}
+	}
+	if orig, ok := VJPRegistration[NodeTypeConvGeneral]; ok {
+		VJPRegistration[NodeTypeConvGeneral] = func(node *Node, vjpOutputs []*Node, outputShape shapes.Shape) []*Node {
+			return convVJP(orig, node, vjpOutputs, outputShape)
 		}
 	}
 }
@@ -126,4 +135,170 @@ func clampVJP(node *Node, vjpOutputs []*Node, _ shapes.Shape) []*Node {
 func rsqrtVJP(node *Node, vjpOutputs []*Node, _ shapes.Shape) []*Node {
 	y := node
 	return []*Node{Mul(vjpOutputs[0], MulScalar(Mul(y, Square(y)), -0.5))}
+}
+
+func intsField(node *Node, name string) []int {
+	f, err := nodeField(node, name)
+	if err != nil {
+		panic(err)
+	}
+	out := make([]int, f.Len())
+	for i := range out {
+		out[i] = int(f.Index(i).Int())
+	}
+	return out
+}
+
+// convParams are the static parameters of a ConvGeneral node.
+type convParams struct {
+	axes                                     compute.ConvolveAxesConfig
+	strides, inputDilations, kernelDilations []int
+	paddings                                 [][2]int
+	channelGroupCount, batchGroupCount       int
+}
+
+func convParamsOf(node *Node) convParams {
+	var p convParams
+	a, err := nodeField(node, "axes")
+	if err != nil {
+		panic(err)
+	}
+	ints := func(v reflect.Value) []int {
+		out := make([]int, v.Len())
+		for i := range out {
+			out[i] = int(v.Index(i).Int())
+		}
+		return out
+	}
+	p.axes = compute.ConvolveAxesConfig{
+		InputBatch: int(a.FieldByName("InputBatch").Int()), InputChannels: int(a.FieldByName("InputChannels").Int()),
+		InputSpatial:        ints(a.FieldByName("InputSpatial")),
+		KernelInputChannels: int(a.FieldByName("KernelInputChannels").Int()), KernelOutputChannels: int(a.FieldByName("KernelOutputChannels").Int()),
+		KernelSpatial: ints(a.FieldByName("KernelSpatial")),
+		OutputBatch:   int(a.FieldByName("OutputBatch").Int()), OutputChannels: int(a.FieldByName("OutputChannels").Int()),
+		OutputSpatial: ints(a.FieldByName("OutputSpatial")),
+	}
+	p.strides = intsField(node, "strides")
+	p.inputDilations = intsField(node, "inputDilations")
+	p.kernelDilations = intsField(node, "kernelDilations")
+	f, err := nodeField(node, "paddings")
+	if err != nil {
+		panic(err)
+	}
+	p.paddings = make([][2]int, f.Len())
+	for i := range p.paddings {
+		p.paddings[i] = [2]int{int(f.Index(i).Index(0).Int()), int(f.Index(i).Index(1).Int())}
+	}
+	for name, dst := range map[string]*int{"channelGroupCount": &p.channelGroupCount, "batchGroupCount": &p.batchGroupCount} {
+		f, err := nodeField(node, name)
+		if err != nil {
+			panic(err)
+		}
+		*dst = int(f.Int())
+	}
+	return p
+}
+
+// convVJP is GoMLX's convolution gradient, except when a kernel spatial size is even (and there is no
+// batch grouping or input dilation, which GoMLX does not differentiate): then both gradients are
+// computed here (GoMLX's input gradient is wrong, and it panics for some paddings).
+func convVJP(orig VJP, node *Node, vjpOutputs []*Node, outputShape shapes.Shape) []*Node {
+	x, kernel := node.Inputs()[0], node.Inputs()[1]
+	p := convParamsOf(node)
+	even := false
+	for _, a := range p.axes.KernelSpatial {
+		even = even || kernel.Shape().Dimensions[a]%2 == 0
+	}
+	if !even || p.batchGroupCount > 1 || len(p.inputDilations) > 0 {
+		return orig(node, vjpOutputs, outputShape)
+	}
+	v := vjpOutputs[0]
+	groups := max(p.channelGroupCount, 1)
+	if groups == 1 {
+		return []*Node{convInputGrad(x, kernel, v, p), convKernelGrad(x, kernel, v, p)}
+	}
+	vs := Split(v, p.axes.OutputChannels, groups)
+	xs := Split(x, p.axes.InputChannels, groups)
+	ks := Split(kernel, p.axes.KernelOutputChannels, groups)
+	gx := make([]*Node, groups)
+	gk := make([]*Node, groups)
+	for i := range groups {
+		gx[i] = convInputGrad(x, ks[i], vs[i], p)
+		gk[i] = convKernelGrad(xs[i], ks[i], vs[i], p)
+	}
+	return []*Node{Concatenate(gx, p.axes.InputChannels), Concatenate(gk, p.axes.KernelOutputChannels)}
+}
+
+// convKernelGrad is the kernel gradient of one channel group: x convolved with v as the kernel (the batch
+// axis contracted, x's channels as the batch), v dilated by the strides, strided by the kernel
+// dilations, padded p_lo at the start and so that exactly the kernel size comes out at the end.
+func convKernelGrad(x, kernel, v *Node, p convParams) *Node {
+	n := len(p.axes.InputSpatial)
+	var axes compute.ConvolveAxesConfig
+	axes.InputBatch, axes.InputChannels, axes.InputSpatial = p.axes.InputChannels, p.axes.InputBatch, p.axes.InputSpatial
+	axes.KernelInputChannels, axes.KernelOutputChannels, axes.KernelSpatial = p.axes.OutputBatch, p.axes.OutputChannels, p.axes.OutputSpatial
+	axes.OutputBatch, axes.OutputChannels, axes.OutputSpatial = p.axes.KernelInputChannels, p.axes.KernelOutputChannels, p.axes.KernelSpatial
+	pads := make([][2]int, n)
+	dil := make([]int, n)
+	strides := make([]int, n)
+	for i := range n {
+		k := kernel.Shape().Dimensions[p.axes.KernelSpatial[i]]
+		d, s := 1, 1
+		if i < len(p.kernelDilations) {
+			d = p.kernelDilations[i]
+		}
+		if i < len(p.strides) {
+			s = p.strides[i]
+		}
+		var pad [2]int
+		if i < len(p.paddings) {
+			pad = p.paddings[i]
+		}
+		nIn := x.Shape().Dimensions[p.axes.InputSpatial[i]]
+		nOut := v.Shape().Dimensions[p.axes.OutputSpatial[i]]
+		pads[i] = [2]int{pad[0], (k-1)*d + (nOut-1)*s + 1 - nIn - pad[0]}
+		dil[i], strides[i] = s, d
+	}
+	return ConvGeneral(x, v, axes, strides, pads, nil, dil, 1, 1)
+}
+
+// convInputGrad is the input gradient of one channel group: the transposed convolution of v with the
+// spatially reversed kernel (input and output channel axes swapped), the strides as input dilations,
+// start padding K−1−p_lo and end padding N+p_lo−(O−1)s−1 per spatial axis (K the dilated kernel size,
+// N the input size, O the output size).
+func convInputGrad(x, kernel, v *Node, p convParams) *Node {
+	n := len(p.axes.InputSpatial)
+	rev := Reverse(kernel, p.axes.KernelSpatial...)
+	axes := p.axes
+	axes.KernelInputChannels, axes.KernelOutputChannels = p.axes.KernelOutputChannels, p.axes.KernelInputChannels
+	// The gradient's layout is the input's: output axes of the transposed conv = input axes.
+	axes.InputBatch, axes.InputChannels, axes.InputSpatial = p.axes.OutputBatch, p.axes.OutputChannels, p.axes.OutputSpatial
+	axes.OutputBatch, axes.OutputChannels, axes.OutputSpatial = p.axes.InputBatch, p.axes.InputChannels, p.axes.InputSpatial
+	pads := make([][2]int, n)
+	dil := make([]int, n)
+	strides := make([]int, n)
+	for i := range n {
+		k := kernel.Shape().Dimensions[p.axes.KernelSpatial[i]]
+		d, s := 1, 1
+		if i < len(p.kernelDilations) {
+			d = p.kernelDilations[i]
+		}
+		if i < len(p.strides) {
+			s = p.strides[i]
+		}
+		var pad [2]int
+		if i < len(p.paddings) {
+			pad = p.paddings[i]
+		}
+		kEff := (k-1)*d + 1
+		nIn := x.Shape().Dimensions[p.axes.InputSpatial[i]]
+		nOut := v.Shape().Dimensions[p.axes.OutputSpatial[i]]
+		pads[i] = [2]int{kEff - 1 - pad[0], nIn + pad[0] - (nOut-1)*s - 1}
+		dil[i], strides[i] = d, s
+	}
+	c := Convolve(v, rev).AxesConfig(axes).PaddingPerDim(pads).DilationPerAxis(dil...)
+	if anyAbove1(strides) {
+		c = c.InputDilationPerAxis(strides...)
+	}
+	return c.Done()
 }
