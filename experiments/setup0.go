@@ -101,7 +101,7 @@ func DefaultSetup0Config(scale Scale, backendName string) Setup0Config {
 	cfg := Setup0Config{
 		Models:        quickPairRefs,
 		Dataset:       datasets.MNIST,
-		Pool:          4000,
+		Pool:          2000,
 		PerClass:      30,
 		TrainPerClass: 27,
 		MaxShift:      4,
@@ -110,7 +110,7 @@ func DefaultSetup0Config(scale Scale, backendName string) Setup0Config {
 		Epochs:        1,
 		LearningRates: []float64{5e-4},
 		FitTarget:     0.95,
-		MaxEpochs:     12,
+		MaxEpochs:     8,
 		BatchSize:     models.PaperBatchSize,
 		FIBatch:       64,
 		EvalBatch:     models.DefaultEvalBatch,
@@ -240,6 +240,7 @@ type Setup0Model struct {
 	Fitted      []float64
 	FitEpochs   int           // epochs fine-tuned
 	FittedValid float64       // the same fraction on the validation outliers
+	ValidAcc    float64       // accuracy on the fine-tuning validation set (clean + validation outliers) of the scored model
 	Scores      []Setup0Score // clean images first, then outliers (only this shard's under --shard)
 	AUC         []MeasureAUC  // nil unless every score is present
 }
@@ -494,9 +495,15 @@ func fineTuneSetup0(ctx context.Context, c Common, b compute.Backend, m *models.
 		return float64(n) / float64(max(set.Len(), 1)), nil
 	}
 	var res *models.TrainResult
+	// Fitting the outliers is the point: with FitTarget the model kept is the last epoch's, not the
+	// best-validation one (which would undo the fitting when clean validation accuracy dips).
+	tv := valid
+	if cfg.FitTarget > 0 {
+		tv = nil
+	}
 	for e := cfg.Epochs; ; e++ {
 		var err error
-		if res, err = fineTuneEpochs(ctx, c, b, m, sm.FineTuneDir, train, valid, cfg, e, dataset, splitSeed); err != nil {
+		if res, err = fineTuneEpochs(ctx, c, b, m, sm.FineTuneDir, train, tv, cfg, e, dataset, splitSeed); err != nil {
 			return res, err
 		}
 		f, err := fitted(trOut)
@@ -510,7 +517,10 @@ func fineTuneSetup0(ctx context.Context, c Common, b compute.Backend, m *models.
 		}
 	}
 	var err error
-	sm.FittedValid, err = fitted(vaOut)
+	if sm.FittedValid, err = fitted(vaOut); err != nil {
+		return res, err
+	}
+	sm.ValidAcc, err = fitted(valid)
 	return res, err
 }
 
@@ -931,6 +941,9 @@ func (res *Setup0Result) Report(c Common) (*Report, error) {
 		ftAcc := math.NaN()
 		if m.FineTune != nil {
 			ftAcc = m.FineTune.BestValidAcc
+		}
+		if m.ValidAcc > 0 {
+			ftAcc = m.ValidAcc
 		}
 		finding := fmt.Sprintf("%s: ROC-AUC FI %.3f vs Jacobian norm %.3f vs softmax Jacobian norm %.3f; AP %.3f vs %.3f vs %.3f (%d outliers, %d clean)",
 			m.Name, fi.ROCAUC, jn.ROCAUC, sn.ROCAUC, fi.AP, jn.AP, sn.AP, res.TrainOutliers, res.ScoredClean)
