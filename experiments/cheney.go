@@ -40,14 +40,13 @@ import (
 // ε, which does differ between layers) and with the Jacobian norm of the same perturbation.
 
 func init() {
-	Register(Experiment{
+	register(Experiment{
 		Name:    "cheney",
 		Title:   "Weight knockout and noise, one layer at a time",
 		Paper:   "Cheney et al. 2017",
 		Order:   60,
-		Run:     runCheneyExperiment,
 		Summary: "accuracy vs fraction of knocked-out weights / units and vs Gaussian weight noise, per layer; half-accuracy q; FI of each layer next to its robustness",
-	})
+	}, DefaultCheneyConfig, RunCheney)
 }
 
 // CheneyPerturbation is one perturbation type of the sweep and its grid of magnitudes.
@@ -939,18 +938,6 @@ func (r *CheneyResult) FIFigure() (*figures.Figure, error) {
 		return nil, errors.New("cheney: no FI computed")
 	}
 	return figures.Panels("Layer FI and Jacobian norm vs measured robustness (one point per layer)", 4, panels...)
-}
-
-func runCheneyExperiment(ctx context.Context, c Common) (*Report, error) {
-	cfg := DefaultCheneyConfig(c.Scale, c.Backend)
-	if err := ApplyOverrides("cheney", &cfg, os.Getenv(OverridesEnv)); err != nil {
-		return nil, err
-	}
-	res, err := RunCheney(ctx, c, cfg)
-	if err != nil {
-		return nil, err
-	}
-	return res.Report(c)
 }
 
 // Report saves the figures and tables and states the computed findings.

@@ -9,7 +9,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/fisens/fisens/backend"
 	"github.com/fisens/fisens/datasets"
-	"github.com/fisens/fisens/figures"
 	"github.com/fisens/fisens/fisens"
 	"github.com/fisens/fisens/internal/progress"
 	"github.com/fisens/fisens/internal/rows"
@@ -69,7 +67,7 @@ func LoadModel(c Common, ref, dataset string) (*LoadedModel, error) {
 		if !strings.HasPrefix(ref, models.ZooPrefix) {
 			if _, serr := os.Stat(ref); serr != nil {
 				return nil, fmt.Errorf("%w: no model at %s — train it (e.g. `fisens train --arch resnet50 --data mnist --out %s`) "+
-					"or name other models with %s=\"EXPERIMENT.Models=REF,REF\"", err, ref, ref, OverridesEnv)
+					"or name other models with `fisens reproduce --set EXPERIMENT.Models=REF,REF`", err, ref, ref)
 			}
 		}
 		return nil, err
@@ -639,230 +637,6 @@ func pctOf(k, n int) string {
 		return fmt.Sprintf("%.2f %%", v)
 	}
 	return fmt.Sprintf("%.1f %%", v)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Figures of a result and config settings.
-
-// ResultFigure is a figure built from an experiment's result, with its index entry.
-type ResultFigure struct {
-	Figure *figures.Figure
-	Ref    FigureRef
-}
-
-// ResultTable is a table built from an experiment's result, with its index entry.
-type ResultTable struct {
-	Header []string
-	Rows   [][]string
-	Ref    TableRef
-}
-
-// saveAll writes figures and tables into the report.
-func saveAll(c Common, r *Report, figs []ResultFigure, tabs []ResultTable) error {
-	for _, t := range tabs {
-		if err := r.SaveTable(c, t.Header, t.Rows, t.Ref); err != nil {
-			return err
-		}
-	}
-	for _, f := range figs {
-		if err := r.SaveFigure(c, f.Figure, f.Ref); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// OverridesEnv is the environment variable read by the registered experiments for settings that
-// differ from their scale's defaults: "setup1.N=5000; setup3.Models=zoo:a,zoo:b" (entries separated
-// by ";", list values by ","; field names as in the Config types, case-insensitive).
-const OverridesEnv = "FISENS_SET"
-
-// override is one "experiment.Field=value" entry of an overrides spec.
-type override struct{ entry, exp, field, val string }
-
-// parseOverrides splits spec into its entries (separated by ";", blanks ignored), each of the form
-// experiment.Field=value.
-func parseOverrides(spec string) ([]override, error) {
-	var out []override
-	for _, entry := range strings.Split(spec, ";") {
-		entry = strings.TrimSpace(entry)
-		if entry == "" {
-			continue
-		}
-		key, val, ok := strings.Cut(entry, "=")
-		exp, field, ok2 := strings.Cut(strings.TrimSpace(key), ".")
-		if !ok || !ok2 {
-			return nil, fmt.Errorf("%s entry %q: want experiment.Field=value", OverridesEnv, entry)
-		}
-		out = append(out, override{entry: entry, exp: strings.TrimSpace(exp), field: field, val: strings.TrimSpace(val)})
-	}
-	return out, nil
-}
-
-// CheckOverrides reports entries of spec that name no registered experiment (a typo would
-// otherwise be ignored silently) or are not of the form experiment.Field=value.
-func CheckOverrides(spec string) error {
-	entries, err := parseOverrides(spec)
-	if err != nil {
-		return err
-	}
-	for _, o := range entries {
-		if _, err := Lookup(strings.ToLower(o.exp)); err != nil {
-			return fmt.Errorf("%s entry %q: %v", OverridesEnv, o.entry, err)
-		}
-	}
-	return nil
-}
-
-// ApplyOverrides sets fields of the config struct pointed to by cfg from spec entries
-// "experiment.Field=value" whose experiment is name (others are ignored). Supported field types:
-// string, int, int64, float64, bool, []string and []int.
-func ApplyOverrides(name string, cfg any, spec string) error {
-	v := reflect.ValueOf(cfg)
-	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
-		return fmt.Errorf("ApplyOverrides: want a pointer to a config struct, got %T", cfg)
-	}
-	s := v.Elem()
-	entries, err := parseOverrides(spec)
-	if err != nil {
-		return err
-	}
-	for _, o := range entries {
-		entry, field, val := o.entry, o.field, o.val
-		if !strings.EqualFold(o.exp, name) {
-			continue
-		}
-		f := s.FieldByNameFunc(func(n string) bool { return strings.EqualFold(n, field) })
-		if !f.IsValid() || !f.CanSet() {
-			return fmt.Errorf("%s entry %q: %T has no field %q (fields: %s)", OverridesEnv, entry, cfg, field, strings.Join(fieldNames(s.Type()), ", "))
-		}
-		bad := func(err error) error {
-			return fmt.Errorf("%s entry %q: field %s is %s: %v", OverridesEnv, entry, field, f.Type(), err)
-		}
-		switch f.Kind() {
-		case reflect.String:
-			f.SetString(val)
-		case reflect.Int, reflect.Int64:
-			n, err := strconv.ParseInt(val, 10, 64)
-			if err != nil {
-				return bad(err)
-			}
-			f.SetInt(n)
-		case reflect.Float64:
-			x, err := strconv.ParseFloat(val, 64)
-			if err != nil {
-				return bad(err)
-			}
-			f.SetFloat(x)
-		case reflect.Bool:
-			b, err := strconv.ParseBool(val)
-			if err != nil {
-				return bad(err)
-			}
-			f.SetBool(b)
-		case reflect.Slice:
-			parts := strings.Split(val, ",")
-			switch f.Type().Elem().Kind() {
-			case reflect.String:
-				out := make([]string, 0, len(parts))
-				for _, p := range parts {
-					if p = strings.TrimSpace(p); p != "" {
-						out = append(out, p)
-					}
-				}
-				f.Set(reflect.ValueOf(out))
-			case reflect.Int:
-				out := make([]int, 0, len(parts))
-				for _, p := range parts {
-					n, err := strconv.Atoi(strings.TrimSpace(p))
-					if err != nil {
-						return bad(err)
-					}
-					out = append(out, n)
-				}
-				f.Set(reflect.ValueOf(out))
-			default:
-				return bad(fmt.Errorf("unsupported list type"))
-			}
-		default:
-			return bad(fmt.Errorf("unsupported type"))
-		}
-	}
-	return nil
-}
-
-func fieldNames(t reflect.Type) []string {
-	var out []string
-	for i := 0; i < t.NumField(); i++ {
-		if t.Field(i).IsExported() {
-			out = append(out, t.Field(i).Name)
-		}
-	}
-	return out
-}
-
-// ConfigSettings lists the exported fields of a config struct as report settings
-// ("prefix.Field" → value).
-func ConfigSettings(prefix string, cfg any) map[string]string {
-	out := map[string]string{}
-	v := reflect.Indirect(reflect.ValueOf(cfg))
-	if v.Kind() != reflect.Struct {
-		return out
-	}
-	for i := 0; i < v.NumField(); i++ {
-		f := v.Type().Field(i)
-		if !f.IsExported() {
-			continue
-		}
-		val := v.Field(i).Interface()
-		var s string
-		switch x := val.(type) {
-		case []string:
-			s = strings.Join(x, ", ")
-			if len(x) == 0 {
-				s = "(none)"
-			}
-		case []int:
-			parts := make([]string, len(x))
-			for j, n := range x {
-				parts[j] = strconv.Itoa(n)
-			}
-			s = strings.Join(parts, ", ")
-			if len(x) == 0 {
-				s = "(none)"
-			}
-		default:
-			s = fmt.Sprint(x)
-		}
-		out[prefix+f.Name] = s
-	}
-	return out
-}
-
-// newReport starts a report with the settings every experiment records.
-func newReport(c Common, name, title string, cfg any) *Report {
-	r := &Report{Experiment: name, Title: title, Settings: ConfigSettings("", cfg)}
-	r.Settings["scale"] = string(c.Scale)
-	r.Settings["backend"] = backend.Name(c.Backend)
-	r.Settings["seed"] = strconv.FormatInt(c.Seed, 10)
-	r.Settings["shard"] = c.Shard.String()
-	if s := os.Getenv(OverridesEnv); s != "" {
-		r.Settings["overrides ("+OverridesEnv+")"] = s
-	}
-	return r
-}
-
-// pureGoBackend reports whether the backend flag selects the (slow) pure-Go backend.
-func pureGoBackend(backendFlag string) bool {
-	name, _, _ := strings.Cut(backend.Name(backendFlag), ":")
-	return name == "go"
-}
-
-// shardNote is the finding of a run that computed one shard only.
-func shardNote(c Common, files ...string) string {
-	return fmt.Sprintf("shard %s only: per-example results appended to %s; figures are made by a run without --shard, "+
-		"which merges the shard files first (or merge them with `fisens merge --out FILE FILE.shard-*`)",
-		c.Shard, strings.Join(files, ", "))
 }
 
 // resultsOf extracts one objective's results from table rows.

@@ -59,29 +59,6 @@ func TestSampleIndices(t *testing.T) {
 	}
 }
 
-func TestApplyOverrides(t *testing.T) {
-	cfg := DefaultSetup1Config(Quick, "onnx:cpu")
-	err := ApplyOverrides("setup1", &cfg, "setup1.images=123; setup3.TestImages=5; setup1.Models=zoo:a, zoo:b ;setup1.Convention=authors")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.Images != 123 || !slices.Equal(cfg.Models, []string{"zoo:a", "zoo:b"}) || cfg.Convention != "authors" {
-		t.Fatalf("overrides not applied: %+v", cfg)
-	}
-	for _, bad := range []string{"setup1.Nope=1", "setup1.Images=x", "Images=3"} {
-		if err := ApplyOverrides("setup1", &cfg, bad); err == nil {
-			t.Errorf("%q: no error", bad)
-		}
-	}
-	s := ConfigSettings("", cfg)
-	if s["Images"] != "123" || s["Models"] != "zoo:a, zoo:b" {
-		t.Fatalf("settings %v", s)
-	}
-	if err := ApplyOverrides("setup1", cfg, ""); err == nil {
-		t.Error("a non-pointer config gave no error")
-	}
-}
-
 func TestDefaultsSmallerOnPureGo(t *testing.T) {
 	if a, b := DefaultSetup1Config(Quick, "onnx:cpu"), DefaultSetup1Config(Quick, "go"); b.Images >= a.Images {
 		t.Errorf("setup1 pure-Go images %d ≥ ONNX %d", b.Images, a.Images)
@@ -235,22 +212,6 @@ func TestInputFITable(t *testing.T) {
 
 func nearRel(a, b, rel float64) bool {
 	return math.Abs(a-b) <= rel*math.Max(math.Abs(a), math.Abs(b))+1e-12
-}
-
-func TestCheckOverrides(t *testing.T) {
-	if err := CheckOverrides("setup1.N=5; Setup3.Models=a,b;;"); err != nil {
-		t.Errorf("valid spec: %v", err)
-	}
-	for _, bad := range []string{"setpu1.N=5", "setup1=5", "setup1.N"} {
-		err := CheckOverrides(bad)
-		if err == nil {
-			t.Errorf("CheckOverrides(%q) = nil, want an error", bad)
-			continue
-		}
-		if !strings.Contains(err.Error(), bad) {
-			t.Errorf("CheckOverrides(%q) = %v; want the entry named", bad, err)
-		}
-	}
 }
 
 func TestSaveLoadReports(t *testing.T) {

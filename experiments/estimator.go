@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,14 +33,13 @@ import (
 // weights (and activations) to b significant bits.
 
 func init() {
-	Register(Experiment{
+	register(Experiment{
 		Name:    "estimator",
 		Title:   "Condition-number estimator: bound vs measured, and bit-width",
 		Paper:   "Maheshwari et al. 2023",
 		Order:   70,
-		Run:     runEstimatorExperiment,
 		Summary: "per-layer operator norms and condition numbers, a network bound for input and weight perturbations checked against random and PGD perturbations, and a predicted minimal bit-width checked by rounding",
-	})
+	}, DefaultEstimatorConfig, RunEstimator)
 }
 
 // EstimatorConfig configures the estimator experiment.
@@ -973,18 +971,6 @@ func (m EstModel) NormTable() ([]string, [][]string) {
 			fmt.Sprintf("%.3g", m.LayerCond[l]), fmt.Sprintf("%.3g", m.LayerCondMax[l]), fmt.Sprintf("%.3g", medW)})
 	}
 	return header, out
-}
-
-func runEstimatorExperiment(ctx context.Context, c Common) (*Report, error) {
-	cfg := DefaultEstimatorConfig(c.Scale, c.Backend)
-	if err := ApplyOverrides("estimator", &cfg, os.Getenv(OverridesEnv)); err != nil {
-		return nil, err
-	}
-	res, err := RunEstimator(ctx, c, cfg)
-	if err != nil {
-		return nil, err
-	}
-	return res.Report(c)
 }
 
 // Report saves the figures and tables and states the computed findings.

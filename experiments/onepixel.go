@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,14 +31,13 @@ import (
 // Jacobian norm is the magnitude. The study tests which of the two finds a flipping pixel.
 
 func init() {
-	Register(Experiment{
+	register(Experiment{
 		Name:    "onepixel",
 		Title:   "One-pixel attacks guided by FI, by the Jacobian norm and at random",
 		Paper:   "Shu & Zhu 2019 (beyond the paper)",
 		Order:   45,
-		Run:     runOnePixelExperiment,
 		Summary: "success rate of one-pixel attacks on the least confident correctly classified test images, by guide and pixel value",
-	})
+	}, DefaultOnePixelConfig, RunOnePixel)
 }
 
 // OnePixelConfig configures the one-pixel attack study.
@@ -601,26 +599,14 @@ func (r *OnePixelResult) Figures() ([]ResultFigure, error) {
 		Finding: strings.Join(r.Findings(), "; ")}}}, nil
 }
 
-// runOnePixelExperiment is the registered wrapper.
-func runOnePixelExperiment(ctx context.Context, c Common) (*Report, error) {
-	cfg := DefaultOnePixelConfig(c.Scale, c.Backend)
-	if err := ApplyOverrides("onepixel", &cfg, os.Getenv(OverridesEnv)); err != nil {
-		return nil, err
-	}
-	rep := newReport(c, "onepixel", "One-pixel attacks guided by FI, by the Jacobian norm and at random", cfg)
-	res, err := RunOnePixel(ctx, c, cfg)
-	if err != nil {
-		return nil, err
-	}
-	rep.Settings["per-example CSVs"] = strings.Join(res.Files, ", ")
-	if !res.Complete {
-		rep.Findings = append(rep.Findings, shardNote(c, res.Files...))
+// Report saves the figures and the table and states the findings; for a run over one shard only it
+// says what to merge.
+func (r *OnePixelResult) Report(c Common) (*Report, error) {
+	rep := newReport(c, "onepixel", "One-pixel attacks guided by FI, by the Jacobian norm and at random", r.Config)
+	rep.Settings["per-example CSVs"] = strings.Join(r.Files, ", ")
+	if !r.Complete {
+		rep.Findings = append(rep.Findings, shardNote(c, r.Files...))
 		return rep, nil
 	}
-	figs, err := res.Figures()
-	if err != nil {
-		return nil, err
-	}
-	rep.Findings = res.Findings()
-	return rep, saveAll(c, rep, figs, []ResultTable{res.Table()})
+	return saveResult(c, rep, r, r.Table())
 }

@@ -41,14 +41,13 @@ import (
 // on a subset; the paper scale follows the authors.
 
 func init() {
-	Register(Experiment{
+	register(Experiment{
 		Name:    "setup0",
 		Title:   "Setup 0: simulated outliers (FI vs Jacobian norms as outlier detectors)",
 		Paper:   "Shu & Zhu 2019",
 		Order:   0,
-		Run:     runSetup0Experiment,
 		Summary: "fine-tune on clean + simulated outliers, score FI and Jacobian norms, ROC and PR curves with AUCs",
-	})
+	}, DefaultSetup0Config, RunSetup0)
 }
 
 // Setup0Config configures Setup 0. DefaultSetup0Config gives the quick and paper settings; every
@@ -449,7 +448,7 @@ func fineTuneSetup0(ctx context.Context, c Common, b compute.Backend, m *models.
 	}
 	if c.Shard.N > 1 && fineTunedEpochs(dir) < cfg.Epochs {
 		return nil, fmt.Errorf("shard %s: the fine-tuned model is not ready in %s; fine-tune once before the shards run "+
-			"(FISENS_SET='setup0.FineTuneOnly=true' fisens reproduce --only setup0, without --shard, into the same --out)", c.Shard, dir)
+			"(fisens reproduce --only setup0 --set setup0.FineTuneOnly=true, without --shard, into the same --out)", c.Shard, dir)
 	}
 	if tc.Resume {
 		c.Logf("setup0: reusing the fine-tuning run in %s", dir)
@@ -807,20 +806,6 @@ func (m Setup0Model) auc(measure string) MeasureAUC {
 		}
 	}
 	return MeasureAUC{Measure: measure, ROCAUC: math.NaN(), AP: math.NaN()}
-}
-
-// runSetup0Experiment is the registered wrapper: the scale's default configuration with the
-// overrides of $FISENS_SET (e.g. "setup0.Pool=2000; setup0.Scored=500"), run, report.
-func runSetup0Experiment(ctx context.Context, c Common) (*Report, error) {
-	cfg := DefaultSetup0Config(c.Scale, backend.Name(c.Backend))
-	if err := ApplyOverrides("setup0", &cfg, os.Getenv(OverridesEnv)); err != nil {
-		return nil, err
-	}
-	res, err := RunSetup0(ctx, c, cfg)
-	if err != nil {
-		return nil, err
-	}
-	return res.Report(c)
 }
 
 // Report saves the figures (OutDir/setup0/rocpr-MODEL.{svg,png}) and the AUC table, and states

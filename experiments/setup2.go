@@ -32,14 +32,13 @@ import (
 // from the same Jacobians so the two readings can be compared.
 
 func init() {
-	Register(Experiment{
+	register(Experiment{
 		Name:    "setup2",
 		Title:   "Setup 2: FI of parameter perturbations (all parameters, each layer)",
 		Paper:   "Shu & Zhu 2019",
 		Order:   20,
-		Run:     runSetup2Experiment,
 		Summary: "FI of perturbing all parameters and each trainable layer, with ranks and the odds bound",
-	})
+	}, DefaultSetup2Config, RunSetup2)
 }
 
 // Setup2Config configures Setup 2.
@@ -634,20 +633,6 @@ func finiteOr(v, def float64) float64 {
 		return def
 	}
 	return v
-}
-
-// runSetup2Experiment is the registered wrapper: the scale's default configuration with the
-// overrides of $FISENS_SET (e.g. "setup2.Images=500; setup2.Authors=false"), run, report.
-func runSetup2Experiment(ctx context.Context, c Common) (*Report, error) {
-	cfg := DefaultSetup2Config(c.Scale, backend.Name(c.Backend))
-	if err := ApplyOverrides("setup2", &cfg, os.Getenv(OverridesEnv)); err != nil {
-		return nil, err
-	}
-	res, err := RunSetup2(ctx, c, cfg)
-	if err != nil {
-		return nil, err
-	}
-	return res.Report(c)
 }
 
 // Report saves the figures (OutDir/setup2/all-params and layers-MODEL) and the per-layer table,

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"strconv"
 	"strings"
 
@@ -29,14 +28,13 @@ import (
 // prediction, else whichever lowers π_ŷ more) and LogScale.
 
 func init() {
-	Register(Experiment{
+	register(Experiment{
 		Name:    "setup4",
 		Title:   "Setup 4: multi-scale FI maps and the FI-guided one-pixel attack",
 		Paper:   "Shu & Zhu 2019",
 		Order:   40,
-		Run:     runSetup4Experiment,
 		Summary: "FI maps of k×k patches (k = 1, 3, 5, 7) for chosen test images and the one-pixel attack guided by the k = 1 map",
-	})
+	}, DefaultSetup4Config, runSetup4Shard)
 }
 
 // Setup4Config configures Setup 4.
@@ -715,32 +713,29 @@ func (r *Setup4Result) Table() ResultTable {
 		Caption: "the images shown, the pixel with the largest k = 1 FI, the value it was set to and the predictions before and after"}}
 }
 
-// runSetup4Experiment is the registered wrapper.
-func runSetup4Experiment(ctx context.Context, c Common) (*Report, error) {
-	cfg := DefaultSetup4Config(c.Scale, c.Backend)
-	if err := ApplyOverrides("setup4", &cfg, os.Getenv(OverridesEnv)); err != nil {
-		return nil, err
+// runSetup4Shard is the registered run: Setup 4 shows a few images, so shard 0 computes them and
+// the other shards have nothing to do (their report says so).
+func runSetup4Shard(ctx context.Context, c Common, cfg Setup4Config) (*Setup4Result, error) {
+	if c.Shard.N > 1 && c.Shard.I != 0 {
+		return &Setup4Result{Config: cfg}, nil
 	}
-	rep := newReport(c, "setup4", "Setup 4: multi-scale FI maps and the FI-guided one-pixel attack", cfg)
+	return RunSetup4(ctx, c, cfg)
+}
+
+// Report saves the maps, the attack figures and the table of attacked pixels and states the
+// findings.
+func (r *Setup4Result) Report(c Common) (*Report, error) {
+	rep := newReport(c, "setup4", "Setup 4: multi-scale FI maps and the FI-guided one-pixel attack", r.Config)
 	if c.Shard.N > 1 && c.Shard.I != 0 {
 		rep.Findings = append(rep.Findings, fmt.Sprintf("shard %s: nothing to do (Setup 4 shows a few images; shard 0 computes them)", c.Shard))
 		return rep, nil
 	}
-	res, err := RunSetup4(ctx, c, cfg)
-	if err != nil {
-		return nil, err
-	}
-	figs, err := res.Figures()
-	if err != nil {
-		return nil, err
-	}
 	var shown []string
-	for _, m := range res.Models {
+	for _, m := range r.Models {
 		for _, im := range m.Images {
 			shown = append(shown, fmt.Sprintf("%s: %s #%d (%s)", m.Name, im.Split, im.Index, im.Why))
 		}
 	}
 	rep.Settings["images shown"] = strings.Join(shown, "; ")
-	rep.Findings = res.Findings()
-	return rep, saveAll(c, rep, figs, []ResultTable{res.Table()})
+	return saveResult(c, rep, r, r.Table())
 }

@@ -21,14 +21,13 @@ import (
 // checkpoints were made) are listed next to this run's for comparison.
 
 func init() {
-	Register(Experiment{
+	register(Experiment{
 		Name:    "table1",
 		Title:   "Table 1: train / valid / test accuracy of the models",
 		Paper:   "Shu & Zhu 2019",
 		Order:   5,
-		Run:     runTable1Experiment,
 		Summary: "accuracy of every model on its training, validation and test splits",
-	})
+	}, DefaultTable1Config, RunTable1)
 }
 
 // Table1Config configures Table 1.
@@ -200,20 +199,6 @@ func (cfg Table1Config) settings() map[string]string {
 		"examples per split": fmt.Sprintf("train %s, valid %s, test %s (seeded uniform subsets)",
 			sizeOrAll(cfg.Train), sizeOrAll(cfg.Valid), sizeOrAll(cfg.Test)),
 	}
-}
-
-// runTable1Experiment is the registered wrapper: the scale's default configuration with the
-// overrides of $FISENS_SET (e.g. "table1.Train=0; table1.Test=0" for whole splits), run, report.
-func runTable1Experiment(ctx context.Context, c Common) (*Report, error) {
-	cfg := DefaultTable1Config(c.Scale, backend.Name(c.Backend))
-	if err := ApplyOverrides("table1", &cfg, os.Getenv(OverridesEnv)); err != nil {
-		return nil, err
-	}
-	res, err := RunTable1(ctx, c, cfg)
-	if err != nil {
-		return nil, err
-	}
-	return res.Report(c)
 }
 
 // Report saves the table as a figure (OutDir/table1/accuracy) and a CSV, with the findings.
