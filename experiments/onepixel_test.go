@@ -119,7 +119,7 @@ func TestOnePixelEndToEnd(t *testing.T) {
 	if string(before) != string(after) || res2.Models[0].Success(0, 2) != res.Models[0].Success(0, 2) {
 		t.Fatal("the resumed run changed the results file")
 	}
-	c.Overrides = MustParseOverrides("onepixel.Models="+strings.Join(refs, ",")+"; onepixel.Pool=300; onepixel.Images=12; onepixel.Batch=4")
+	c.Overrides = MustParseOverrides("onepixel.Models=" + strings.Join(refs, ",") + "; onepixel.Pool=300; onepixel.Images=12; onepixel.Batch=4")
 	rep, err := registered(t, "onepixel").Run(context.Background(), c)
 	if err != nil {
 		t.Fatal(err)
