@@ -129,7 +129,7 @@ func DefaultCheneyConfig(scale Scale, backendName string) CheneyConfig {
 			CheneyPerturbation{Kind: weights.GaussianNoise, Target: weights.BiasOnly, Qs: cheneyNoiseQsPaper})
 		cfg.LayerKinds = []string{"conv", "dense", "bn"}
 		cfg.Models = append(cfg.Models, cheneyCIFARModels()...)
-	case isPureGo(backendName):
+	case pureGoBackend(backendName):
 		cfg.Models = cfg.Models[:1]
 		cfg.TestImages, cfg.Draws, cfg.MaxLayers, cfg.FIImages, cfg.EvalBatch = 50, 2, 3, 3, 50
 		for i := range cfg.Perturbations {
@@ -271,21 +271,6 @@ type CheneyResult struct {
 	Complete bool
 }
 
-// availableZooModels drops the zoo references the zoo does not hold (the zoo is built separately);
-// other references are kept (a missing directory is an error later).
-func availableZooModels(refs []string) (keep, skipped []string) {
-	for _, ref := range refs {
-		if name, ok := strings.CutPrefix(ref, models.ZooPrefix); ok {
-			if _, err := models.ZooEntry(name); err != nil {
-				skipped = append(skipped, ref)
-				continue
-			}
-		}
-		keep = append(keep, ref)
-	}
-	return keep, skipped
-}
-
 // streamCheneyTest is the generator stream of the test subset.
 const streamCheneyTest = 0xc4e7_0001
 
@@ -320,9 +305,9 @@ func RunCheney(ctx context.Context, c Common, cfg CheneyConfig) (*CheneyResult, 
 	}
 	names := make([]string, len(refs))
 	for i, ref := range refs {
-		names[i] = refFileName(ref)
+		names[i] = ModelName(ref)
 	}
-	if err := uniqueNames("cheney", refs, names); err != nil {
+	if err := uniqueNames("cheney", refs); err != nil {
 		return nil, err
 	}
 	res := &CheneyResult{Config: cfg, Complete: true, Skipped: skipped}
@@ -410,22 +395,16 @@ func cheneyTrialSeed(seed int64, qi, draw int) uint64 {
 }
 
 func runCheneyModel(ctx context.Context, c Common, b compute.Backend, cfg CheneyConfig, ref, name, dir string) (*CheneyModel, error) {
-	m, dataset, _, err := loadTrainedModel(ref, cfg.Dataset)
+	lm, err := LoadModel(c, ref, cfg.Dataset)
 	if err != nil {
 		return nil, err
 	}
-	var opts []datasets.Option
-	if cfg.DataDir != "" {
-		opts = append(opts, datasets.WithDir(cfg.DataDir))
-	}
-	test, err := datasets.Load(dataset, datasets.SplitTest, opts...)
+	m, dataset := lm.Model, lm.Dataset
+	test, err := lm.Set(datasets.SplitTest, dataOptions(c, cfg.DataDir)...)
 	if err != nil {
 		return nil, err
 	}
-	if err := m.CheckData(test); err != nil {
-		return nil, err
-	}
-	test = test.Subset(sampleSorted(test.Len(), cfg.TestImages, c.Seed, streamCheneyTest))
+	test = test.Subset(datasets.SampleIndices(test.Len(), cfg.TestImages, c.Seed, streamCheneyTest))
 	labels := test.AllLabels()
 	K := m.NumClasses()
 	cm := &CheneyModel{Ref: ref, Name: name, Arch: m.Name(), Dataset: dataset, Classes: K, TestImages: test.Len(), Chance: 1 / float64(K)}

@@ -5,7 +5,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,49 +14,6 @@ import (
 	"github.com/fisens/fisens/internal/rows"
 	"github.com/fisens/fisens/models"
 )
-
-func TestSampleIndices(t *testing.T) {
-	a := SampleIndices(1000, 50, 7)
-	b := SampleIndices(1000, 200, 7)
-	if len(a) != 50 || len(b) != 200 {
-		t.Fatalf("lengths %d, %d, want 50, 200", len(a), len(b))
-	}
-	if !slices.IsSorted(a) || !slices.IsSorted(b) {
-		t.Fatal("indices are not sorted")
-	}
-	// A larger sample contains the smaller one (resumed runs reuse what is done).
-	for _, i := range a {
-		if _, ok := slices.BinarySearch(b, i); !ok {
-			t.Fatalf("index %d of the 50-sample is missing from the 200-sample", i)
-		}
-	}
-	seen := map[int]bool{}
-	for _, i := range b {
-		if seen[i] || i < 0 || i >= 1000 {
-			t.Fatalf("bad or repeated index %d", i)
-		}
-		seen[i] = true
-	}
-	if !slices.Equal(a, SampleIndices(1000, 50, 7)) {
-		t.Fatal("same seed gave another sample")
-	}
-	if slices.Equal(a, SampleIndices(1000, 50, 8)) {
-		t.Fatal("another seed gave the same sample")
-	}
-	if all := SampleIndices(5, 0, 1); !slices.Equal(all, []int{0, 1, 2, 3, 4}) {
-		t.Fatalf("n = 0 gave %v, want all", all)
-	}
-	// Uniformity: every index of 10 is drawn about equally often as the first of a 1-sample.
-	counts := make([]int, 10)
-	for s := int64(0); s < 5000; s++ {
-		counts[SampleIndices(10, 1, s)[0]]++
-	}
-	for i, n := range counts {
-		if n < 400 || n > 600 {
-			t.Fatalf("index %d drawn %d times of 5000, want about 500 (%v)", i, n, counts)
-		}
-	}
-}
 
 func TestDefaultsSmallerOnPureGo(t *testing.T) {
 	if a, b := DefaultSetup1Config(Quick, "onnx:cpu"), DefaultSetup1Config(Quick, "go"); b.Images >= a.Images {
@@ -106,7 +62,7 @@ func TestInputFITable(t *testing.T) {
 		}
 		t.Fatal(err)
 	}
-	idx := SampleIndices(set.Len(), 11, 5)
+	idx := datasets.SampleIndices(set.Len(), 11, 5, streamExamples)
 	spec := InputFISpec{Model: lm, Split: datasets.SplitTest, Set: set, Indices: idx, Batch: 4}
 
 	// Two shards, then a run over everything that merges them and computes nothing new.
@@ -204,7 +160,7 @@ func TestInputFITable(t *testing.T) {
 	// A cancelled context stops the computation with its error.
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	spec.Indices = SampleIndices(set.Len(), 20, 5)
+	spec.Indices = datasets.SampleIndices(set.Len(), 20, 5, streamExamples)
 	if _, _, err := InputFITable(ctx, c, spec); err == nil {
 		t.Fatal("a cancelled run gave no error")
 	}

@@ -82,7 +82,7 @@ func DefaultEstimatorConfig(scale Scale, backendName string) EstimatorConfig {
 		cfg.Images, cfg.Draws, cfg.AttackImages, cfg.WeightAttackImages, cfg.BitImages, cfg.AttackSteps = 1000, 10, 500, 20, 0, 10
 		cfg.Magnitudes = []float64{1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1}
 		cfg.Bits = []int{2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
-	case isPureGo(backendName):
+	case pureGoBackend(backendName):
 		cfg.Models = cfg.Models[:1]
 		cfg.Images, cfg.Draws, cfg.AttackImages, cfg.WeightAttackImages, cfg.BitImages, cfg.AttackSteps = 20, 2, 10, 1, 50, 3
 		cfg.Magnitudes = []float64{1e-3, 1e-1, 1}
@@ -292,33 +292,21 @@ func estBatch(set *datasets.Set, idx []int, scale datasets.Scale) (fisens.Batch,
 }
 
 func runEstimatorModel(ctx context.Context, c Common, b compute.Backend, cfg EstimatorConfig, ref string) (*EstModel, error) {
-	m, dataset, _, err := loadTrainedModel(ref, cfg.Dataset)
+	lm, err := LoadModel(c, ref, cfg.Dataset)
 	if err != nil {
 		return nil, err
 	}
+	m, dataset := lm.Model, lm.Dataset
 	chain, err := ChainOf(m)
 	if err != nil {
 		return nil, err
 	}
-	var opts []datasets.Option
-	if cfg.DataDir != "" {
-		opts = append(opts, datasets.WithDir(cfg.DataDir))
-	}
-	test, err := datasets.Load(dataset, datasets.SplitTest, opts...)
+	test, err := lm.Set(datasets.SplitTest, dataOptions(c, cfg.DataDir)...)
 	if err != nil {
 		return nil, err
 	}
-	if err := m.CheckData(test); err != nil {
-		return nil, err
-	}
-	scale, err := m.InputScale()
-	if err != nil {
-		return nil, err
-	}
-	if err := m.UseBackend(b); err != nil {
-		return nil, err
-	}
-	em := &EstModel{Ref: ref, Name: refFileName(ref), Arch: m.Name(), Dataset: dataset, Time: map[string]time.Duration{}}
+	scale := lm.Scale
+	em := &EstModel{Ref: ref, Name: ModelName(ref), Arch: m.Name(), Dataset: dataset, Time: map[string]time.Duration{}}
 	K := m.NumClasses()
 	t0 := time.Now()
 	est, err := condition.NewEstimator(b, m, chain, cfg.Norm)
@@ -330,7 +318,7 @@ func runEstimatorModel(ctx context.Context, c Common, b compute.Backend, cfg Est
 	c.Logf("estimator %s: operator norms in %s (chain matches the model to %.1e)", em.Name, em.Time["operator norms"].Round(time.Millisecond), em.CheckedDiff)
 
 	// Condition numbers on the image subset.
-	idx := sampleSorted(test.Len(), cfg.Images, c.Seed, streamEstImages)
+	idx := datasets.SampleIndices(test.Len(), cfg.Images, c.Seed, streamEstImages)
 	batch, err := estBatch(test, idx, scale)
 	if err != nil {
 		return nil, err
@@ -530,7 +518,7 @@ func runEstimatorModel(ctx context.Context, c Common, b compute.Backend, cfg Est
 
 	// Bit-widths.
 	t0 = time.Now()
-	bidx := sampleSorted(test.Len(), cfg.BitImages, c.Seed, streamEstBits)
+	bidx := datasets.SampleIndices(test.Len(), cfg.BitImages, c.Seed, streamEstBits)
 	bb, err := estBatch(test, bidx, scale)
 	if err != nil {
 		return nil, err

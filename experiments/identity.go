@@ -126,7 +126,7 @@ func RunIdentity(ctx context.Context, c Common, cfg IdentityConfig) (*IdentityRe
 			if err != nil {
 				return nil, fmt.Errorf("identity: %s: %w", lm.Name, err)
 			}
-			spec := InputFISpec{Model: lm, Split: part.split, Set: set, Indices: SampleIndices(set.Len(), part.n, c.Seed),
+			spec := InputFISpec{Model: lm, Split: part.split, Set: set, Indices: datasets.SampleIndices(set.Len(), part.n, c.Seed, streamExamples),
 				Batch: cfg.Batch, Convention: cfg.Convention}
 			file, err := InputFIPath(c, spec)
 			if err != nil {

@@ -262,7 +262,7 @@ func onePixelModel(ctx context.Context, c Common, cfg OnePixelConfig, conv fisen
 	}
 	h, w, ch := set.Dims()
 	m := OnePixelModel{Name: lm.Name, Ref: lm.Ref, Dataset: lm.Dataset, K: lm.K(), H: h, W: w, C: ch}
-	pool := SampleIndices(set.Len(), cfg.Pool, c.Seed)
+	pool := datasets.SampleIndices(set.Len(), cfg.Pool, c.Seed, streamExamples)
 	m.PoolSize = len(pool)
 	logits, err := lm.Predict(c, set, pool, 256)
 	if err != nil {
@@ -349,7 +349,7 @@ func pixelGuides(jac *fisens.InputJacobian, b int, opt fisens.Options, seed int6
 		jacMap[q] = math.Sqrt(jacMap[q])
 	}
 	pix[0], pix[1] = argmaxF(fiMap), argmaxF(jacMap)
-	pix[2] = newSplitMix(seed, 0x0e91_0000+uint64(index)).intn(pm.H * pm.W)
+	pix[2] = datasets.NewRNG(seed, 0x0e91_0000+uint64(index)).IntN(pm.H * pm.W)
 	return pix, fiMap, jacMap, pm, nil
 }
 

@@ -52,12 +52,14 @@ func TestOnePixelEndToEnd(t *testing.T) {
 		}
 		lm, _ := LoadModel(c, refs[mi], datasets.MNIST)
 		// Oracle 1: the attacked images are the least confident correct ones of the pool.
-		pool := SampleIndices(set.Len(), 300, c.Seed)
+		pool := datasets.SampleIndices(set.Len(), 300, c.Seed, streamExamples)
 		z, _ := lm.Predict(c, set, pool, 100)
 		picked := map[int]bool{}
 		for _, r := range m.Rows {
 			picked[r.Index] = true
-			if r.Prob > m.MaxProb*(1+1e-8) {
+			// r.Prob comes from the FI batches, MaxProb from the prediction batches: float32 logits
+			// of other batch shapes differ in the last bits.
+			if r.Prob > m.MaxProb*(1+1e-5) {
 				t.Fatalf("%s #%d: π %g above the recorded maximum %g", m.Name, r.Index, r.Prob, m.MaxProb)
 			}
 		}

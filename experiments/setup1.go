@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -53,17 +52,6 @@ func DefaultSetup1Config(scale Scale, backendName string) Setup1Config {
 		cfg.Batch = 8
 	}
 	return cfg
-}
-
-// paperModelsWithCIFAR returns the paper models trained on MNIST and, when they exist, on CIFAR-10.
-func paperModelsWithCIFAR() []string {
-	refs := paperPairRefs(datasets.MNIST)
-	for _, ref := range paperPairRefs(datasets.CIFAR10) {
-		if _, err := os.Stat(ref); err == nil {
-			refs = append(refs, ref)
-		}
-	}
-	return refs
 }
 
 func (cfg Setup1Config) check() error {
@@ -135,7 +123,7 @@ func setup1Model(ctx context.Context, c Common, cfg Setup1Config, lm *LoadedMode
 	if err != nil {
 		return Setup1Model{}, "", false, err
 	}
-	spec := InputFISpec{Model: lm, Split: cfg.Split, Set: set, Indices: SampleIndices(set.Len(), cfg.Images, c.Seed),
+	spec := InputFISpec{Model: lm, Split: cfg.Split, Set: set, Indices: datasets.SampleIndices(set.Len(), cfg.Images, c.Seed, streamExamples),
 		Batch: cfg.Batch, Convention: cfg.Convention}
 	file, err := InputFIPath(c, spec)
 	if err != nil {

@@ -66,7 +66,7 @@ func DefaultSetup2Config(scale Scale, backendName string) Setup2Config {
 				cfg.Models = append(cfg.Models, ref)
 			}
 		}
-	case isPureGo(backendName):
+	case pureGoBackend(backendName):
 		cfg.Images = 12
 	}
 	return cfg
@@ -167,9 +167,9 @@ func RunSetup2(ctx context.Context, c Common, cfg Setup2Config) (*Setup2Result, 
 	}
 	names := make([]string, len(cfg.Models))
 	for i, ref := range cfg.Models {
-		names[i] = refFileName(ref)
+		names[i] = ModelName(ref)
 	}
-	if err := uniqueNames("setup2", cfg.Models, names); err != nil {
+	if err := uniqueNames("setup2", cfg.Models); err != nil {
 		return nil, err
 	}
 	res := &Setup2Result{Config: cfg, Complete: true}
@@ -185,7 +185,7 @@ func RunSetup2(ctx context.Context, c Common, cfg Setup2Config) (*Setup2Result, 
 }
 
 func runSetup2Model(ctx context.Context, c Common, cfg Setup2Config, ref, name, dir string) (*Setup2Model, error) {
-	lm, splitSeed, err := loadSharedModel(c, ref, cfg.Dataset)
+	lm, err := LoadModel(c, ref, cfg.Dataset)
 	if err != nil {
 		return nil, err
 	}
@@ -207,21 +207,11 @@ func runSetup2Model(ctx context.Context, c Common, cfg Setup2Config, ref, name, 
 			return nil, err
 		}
 	}
-	opts := []datasets.Option{datasets.WithSplitSeed(splitSeed), datasets.WithProgress(c.Progress)}
-	if cfg.DataDir != "" {
-		opts = append(opts, datasets.WithDir(cfg.DataDir))
-	}
-	train, err := datasets.Load(dataset, datasets.SplitTrain, opts...)
+	train, err := lm.Set(datasets.SplitTrain, dataOptions(c, cfg.DataDir)...)
 	if err != nil {
 		return nil, err
 	}
-	if err := m.CheckData(train); err != nil {
-		return nil, err
-	}
-	scale, err := m.InputScale()
-	if err != nil {
-		return nil, err
-	}
+	scale := lm.Scale
 	layers, err := an.Layers(nil)
 	if err != nil {
 		return nil, err
@@ -230,7 +220,7 @@ func runSetup2Model(ctx context.Context, c Common, cfg Setup2Config, ref, name, 
 	for _, l := range layers {
 		sm.Params += l.Params
 	}
-	idx := sampleSorted(train.Len(), cfg.Images, c.Seed, streamSetup2Images)
+	idx := datasets.SampleIndices(train.Len(), cfg.Images, c.Seed, streamSetup2Images)
 	base := filepath.Join(dir, "param-fi-"+name+".csv")
 	if err := mergeShards(c, base, "index", "group"); err != nil {
 		return nil, err

@@ -134,7 +134,7 @@ func RunSetup3(ctx context.Context, c Common, cfg Setup3Config) (*Setup3Result, 
 			if err != nil {
 				return nil, fmt.Errorf("setup3: %s: %w", lm.Name, err)
 			}
-			spec := InputFISpec{Model: lm, Split: part.split, Set: set, Indices: SampleIndices(set.Len(), part.n, c.Seed),
+			spec := InputFISpec{Model: lm, Split: part.split, Set: set, Indices: datasets.SampleIndices(set.Len(), part.n, c.Seed, streamExamples),
 				Batch: cfg.Batch, Convention: cfg.Convention}
 			file, err := InputFIPath(c, spec)
 			if err != nil {

@@ -197,7 +197,7 @@ func chooseSetup4Images(ctx context.Context, c Common, cfg Setup4Config, lm *Loa
 func chooseByFI(ctx context.Context, c Common, cfg Setup4Config, lm *LoadedModel, set *datasets.Set) ([]setup4Pick, error) {
 	batch := DefaultSetup1Config(c.Scale, c.Backend).Batch
 	table := func(split string, s *datasets.Set, n int) ([]InputFIRow, error) {
-		spec := InputFISpec{Model: lm, Split: split, Set: s, Indices: SampleIndices(s.Len(), n, c.Seed), Batch: batch, Convention: cfg.Convention}
+		spec := InputFISpec{Model: lm, Split: split, Set: s, Indices: datasets.SampleIndices(s.Len(), n, c.Seed, streamExamples), Batch: batch, Convention: cfg.Convention}
 		rs, _, err := InputFITable(ctx, c, spec)
 		return rs, err
 	}
@@ -246,7 +246,7 @@ func chooseByFI(ctx context.Context, c Common, cfg Setup4Config, lm *LoadedModel
 // chooseByConfidence picks the least confident correctly classified image and the most confidently
 // misclassified one of the pool (this project's earlier choice).
 func chooseByConfidence(c Common, cfg Setup4Config, lm *LoadedModel, set *datasets.Set) ([]setup4Pick, error) {
-	pool := SampleIndices(set.Len(), cfg.Pool, c.Seed)
+	pool := datasets.SampleIndices(set.Len(), cfg.Pool, c.Seed, streamExamples)
 	logits, err := lm.Predict(c, set, pool, 256)
 	if err != nil {
 		return nil, err

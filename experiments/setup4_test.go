@@ -110,7 +110,7 @@ func TestSetup4EndToEnd(t *testing.T) {
 	for mi, m := range dres.Models {
 		nImages += len(m.Images)
 		lm, _ := LoadModel(c, refs[mi], datasets.MNIST)
-		test, _, err := InputFITable(context.Background(), c, InputFISpec{Model: lm, Split: datasets.SplitTest, Indices: SampleIndices(10000, 300, c.Seed), Batch: 32})
+		test, _, err := InputFITable(context.Background(), c, InputFISpec{Model: lm, Split: datasets.SplitTest, Indices: datasets.SampleIndices(10000, 300, c.Seed, streamExamples), Batch: 32})
 		if err != nil {
 			t.Fatal(err)
 		}
