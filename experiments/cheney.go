@@ -590,7 +590,6 @@ func cheneyFI(ctx context.Context, c Common, b compute.Backend, m *models.Model,
 	for i, l := range cm.Layers {
 		only[i] = l.Name
 	}
-	h, w, ch := test.Dims()
 	K := cm.Classes
 	sums := make([][6]float64, len(cm.Layers))
 	atBound := make([]int, len(cm.Layers))
@@ -600,7 +599,10 @@ func cheneyFI(ctx context.Context, c Common, b compute.Backend, m *models.Model,
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		batch := fisens.Batch{X: test.Batch([]int{i}, scale), Shape: []int{1, h, w, ch}, Labels: []int{test.Label(i)}}
+		batch, err := ReadBatch(test, []int{i}, scale, 0)
+		if err != nil {
+			return err
+		}
 		exact, err := an.ParamFI(batch, fisens.ParamOptions{Form: fisens.Scaling, Only: only})
 		if err != nil {
 			return err

@@ -245,7 +245,6 @@ func InputFITable(ctx context.Context, c Common, spec InputFISpec) ([]InputFIRow
 // computeInputFI computes the rows of examples todo and appends them to f.
 func computeInputFI(ctx context.Context, c Common, lm *LoadedModel, set *datasets.Set, todo []int, batch int,
 	form fisens.Form, conv fisens.Convention, f *rows.File) error {
-	h, w, ch := set.Dims()
 	optTrue := fisens.Options{Objective: fisens.LogProbTrue, Convention: conv}
 	optPred := fisens.Options{Objective: fisens.LogProbPred, Convention: conv}
 	bar := progress.New(c.Progress, "FI "+lm.Name+" "+set.Name(), len(todo))
@@ -257,7 +256,7 @@ func computeInputFI(ctx context.Context, c Common, lm *LoadedModel, set *dataset
 		}
 		idx := todo[lo:min(lo+batch, len(todo))]
 		n := len(idx)
-		bt, err := paddedBatch(set, idx, batch, lm.Scale, h, w, ch)
+		bt, err := ReadBatch(set, idx, lm.Scale, batch)
 		if err != nil {
 			return err
 		}
@@ -286,28 +285,6 @@ func computeInputFI(ctx context.Context, c Common, lm *LoadedModel, set *dataset
 		bar.Add(n)
 	}
 	return nil
-}
-
-// paddedBatch reads examples idx as a fisens.Batch of exactly size examples (the last example is
-// repeated to fill it), so that every batch has the same shape and compiles once.
-func paddedBatch(set *datasets.Set, idx []int, size int, scale datasets.Scale, h, w, ch int) (fisens.Batch, error) {
-	if size < len(idx) {
-		size = len(idx)
-	}
-	full := make([]int, size)
-	copy(full, idx)
-	for i := len(idx); i < size; i++ {
-		full[i] = idx[len(idx)-1]
-	}
-	x, err := set.ReadBatch(full, scale)
-	if err != nil {
-		return fisens.Batch{}, err
-	}
-	labels := make([]int, size)
-	for i, j := range full {
-		labels[i] = set.Label(j)
-	}
-	return fisens.Batch{X: x, Shape: []int{size, h, w, ch}, Labels: labels}, nil
 }
 
 // ReadInputFI reads an input FI table written by InputFITable (or merged by `fisens merge`).

@@ -277,20 +277,6 @@ const (
 	streamEstRandom = 0xe571_0003
 )
 
-// estBatch returns the images idx of set as a fisens.Batch on the model's input scale.
-func estBatch(set *datasets.Set, idx []int, scale datasets.Scale) (fisens.Batch, error) {
-	x, err := set.ReadBatch(idx, scale)
-	if err != nil {
-		return fisens.Batch{}, err
-	}
-	h, w, ch := set.Dims()
-	labels := make([]int, len(idx))
-	for i, j := range idx {
-		labels[i] = set.Label(j)
-	}
-	return fisens.Batch{X: x, Shape: []int{len(idx), h, w, ch}, Labels: labels}, nil
-}
-
 func runEstimatorModel(ctx context.Context, c Common, b compute.Backend, cfg EstimatorConfig, ref string) (*EstModel, error) {
 	lm, err := LoadModel(c, ref, cfg.Dataset)
 	if err != nil {
@@ -319,7 +305,7 @@ func runEstimatorModel(ctx context.Context, c Common, b compute.Backend, cfg Est
 
 	// Condition numbers on the image subset.
 	idx := datasets.SampleIndices(test.Len(), cfg.Images, c.Seed, streamEstImages)
-	batch, err := estBatch(test, idx, scale)
+	batch, err := ReadBatch(test, idx, scale, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -519,7 +505,7 @@ func runEstimatorModel(ctx context.Context, c Common, b compute.Backend, cfg Est
 	// Bit-widths.
 	t0 = time.Now()
 	bidx := datasets.SampleIndices(test.Len(), cfg.BitImages, c.Seed, streamEstBits)
-	bb, err := estBatch(test, bidx, scale)
+	bb, err := ReadBatch(test, bidx, scale, 0)
 	if err != nil {
 		return nil, err
 	}

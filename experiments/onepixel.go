@@ -422,7 +422,7 @@ func attackImages(ctx context.Context, c Common, cfg OnePixelConfig, conv fisens
 			return err
 		}
 		idx := todo[lo:min(lo+cfg.Batch, len(todo))]
-		bt, err := paddedBatch(set, idx, cfg.Batch, lm.Scale, h, w, ch)
+		bt, err := ReadBatch(set, idx, lm.Scale, cfg.Batch)
 		if err != nil {
 			return err
 		}

@@ -71,7 +71,7 @@ func TestOnePixelEndToEnd(t *testing.T) {
 		}
 		// Oracle 2: for the first image, recompute the guides and the attacks directly.
 		r := m.Rows[0]
-		bt, _ := paddedBatch(set, []int{r.Index}, 1, lm.Scale, 28, 28, 1)
+		bt, _ := ReadBatch(set, []int{r.Index}, lm.Scale, 1)
 		jac, err := lm.Analyzer.InputJacobian(bt)
 		if err != nil {
 			t.Fatal(err)

@@ -237,7 +237,6 @@ func runSetup2Model(ctx context.Context, c Common, cfg Setup2Config, ref, name, 
 			todo = append(todo, i)
 		}
 	}
-	h, w, ch := train.Dims()
 	exact := fisens.ParamOptions{Options: fisens.Options{Objective: fisens.LogProbTrue}, Form: cfg.Form}
 	authors := exact
 	authors.Options = fisens.Options{Objective: fisens.LogProbTrue, Convention: fisens.Authors, Eps: cfg.AuthorsEps}
@@ -247,11 +246,10 @@ func runSetup2Model(ctx context.Context, c Common, cfg Setup2Config, ref, name, 
 			bar.Done()
 			return nil, err
 		}
-		x, err := train.ReadBatch([]int{i}, scale)
+		batch, err := ReadBatch(train, []int{i}, scale, 0)
 		if err != nil {
 			return nil, err
 		}
-		batch := fisens.Batch{X: x, Shape: []int{1, h, w, ch}, Labels: []int{train.Label(i)}}
 		ex, err := an.ParamFI(batch, exact)
 		if err != nil {
 			return nil, fmt.Errorf("image %d: %w", i, err)

@@ -316,7 +316,7 @@ func setup4Model(ctx context.Context, c Common, cfg Setup4Config, conv fisens.Co
 			}
 			sets[pk.Split] = set
 		}
-		bt, err := paddedBatch(set, []int{i}, 1, lm.Scale, h, w, ch)
+		bt, err := ReadBatch(set, []int{i}, lm.Scale, 1)
 		if err != nil {
 			return m, err
 		}

@@ -45,7 +45,7 @@ func TestSetup4EndToEnd(t *testing.T) {
 					t.Fatalf("%s #%d: attacked pixel FI %g is not the largest (%g)", m.Name, im.Index, a.FI, v)
 				}
 			}
-			bt, _ := paddedBatch(set, []int{im.Index}, 1, lm.Scale, 28, 28, 1)
+			bt, _ := ReadBatch(set, []int{im.Index}, lm.Scale, 1)
 			jac, err := lm.Analyzer.InputJacobian(bt)
 			if err != nil {
 				t.Fatal(err)
