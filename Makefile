@@ -12,8 +12,9 @@ test: ## the whole test suite: vet, unit tests (pure Go), ONNX Runtime tests, fu
 unit: ## unit tests only, pure-Go backend (fast)
 	$(GO) test ./...
 
-reproduce: ## the main job: every experiment at quick scale into out/reproduce/ (ONNX Runtime when installable, else pure Go)
-	scripts/reproduce.sh
+REPRODUCE_ARGS ?=
+reproduce: ## the main job: every experiment at quick scale into out/reproduce/ (ONNX Runtime when installable, else pure Go); REPRODUCE_ARGS="--only setup1" for a part
+	scripts/reproduce.sh $(REPRODUCE_ARGS)
 
 readme-figures: ## copy the README's figures from out/reproduce (after make reproduce) into docs/img/
 	scripts/readme-figures.sh
@@ -35,13 +36,16 @@ NOTEBOOKS ?=
 NB_SHOT ?= smoke
 NB_SHOT_SIZE ?= 1200,4000
 
-.PHONY: notebooks lab notebook-screenshot notebooks-clean
+.PHONY: notebooks lab notebooks-browser notebook-screenshot notebooks-clean
 notebooks: ## execute the notebooks headless at quick scale into notebooks/out/ (.ipynb + .html); fails on any cell error (NOTEBOOKS=... for a subset)
 	scripts/setup-notebooks.sh
 	scripts/run-notebooks.sh $(NOTEBOOKS)
 
-lab: ## install the GoNB kernel for you and start Jupyter (Lab if installed, else the classic Notebook) on notebooks/
+lab: ## install the pinned JupyterLab (.venv-jupyter/), GoNB and ONNX Runtime, then open JupyterLab on notebooks/
 	scripts/notebooks/lab.sh
+
+notebooks-browser: ## browser test: JupyterLab + headless Chromium run notebooks 00 and 07, check cells and figures, screenshots in notebooks/out/browser/
+	scripts/notebooks/browser-test.sh
 
 notebook-screenshot: ## render an executed notebook (NB_SHOT=smoke) to HTML and screenshot it with headless Chromium into notebooks/out/NB_SHOT.png
 	scripts/setup-notebooks.sh --with-chromium
@@ -49,4 +53,4 @@ notebook-screenshot: ## render an executed notebook (NB_SHOT=smoke) to HTML and 
 	scripts/notebooks/screenshot.sh notebooks/out/$(NB_SHOT).ipynb notebooks/out/$(NB_SHOT).png $(NB_SHOT_SIZE)
 
 notebooks-clean: ## strip the outputs from the committed notebooks in place (nbconvert ClearOutputPreprocessor)
-	jupyter nbconvert --log-level=WARN --to notebook --inplace --ClearOutputPreprocessor.enabled=True notebooks/*.ipynb
+	PATH="$(CURDIR)/.venv-jupyter/bin:$$PATH" jupyter nbconvert --log-level=WARN --to notebook --inplace --ClearOutputPreprocessor.enabled=True notebooks/*.ipynb

@@ -89,6 +89,10 @@ type CheneyConfig struct {
 	HeadlineQ     float64              // the q at which the paper's headline is checked (0.7: "removing > 70 %")
 }
 
+// CheneyTop5MinClasses is the smallest number of classes for which the top-5 figure is drawn: with
+// fewer, the top 5 hold a large share of the classes and top-5 accuracy saturates (K = 10: chance 50 %).
+const CheneyTop5MinClasses = 50
+
 // Default q grids: knockouts up to 0.9 and noise up to 2 standard deviations (SPEC B).
 var (
 	cheneyKnockoutQs      = []float64{0, 0.3, 0.5, 0.7, 0.9}
@@ -107,6 +111,7 @@ func DefaultCheneyConfig(scale Scale, backendName string) CheneyConfig {
 			{Kind: weights.SynapseKnockout, Target: weights.KernelAndBias, Qs: cheneyKnockoutQs},
 			{Kind: weights.NodeKnockout, Qs: cheneyKnockoutQs},
 			{Kind: weights.GaussianNoise, Target: weights.KernelAndBias, Qs: cheneyNoiseQs},
+			{Kind: weights.Draw, Target: weights.KernelAndBias, Qs: cheneyKnockoutQs},
 		},
 		Draws:      3,
 		LayerKinds: []string{"conv", "dense"},
@@ -222,8 +227,10 @@ type CheneyPoint struct {
 	Q             float64
 	Top1, Top1Std float64
 	Top5, Top5Std float64 // NaN when K ≤ 5
-	Draws         int
-	Kept          float64 // (Top1 − chance)/(base − chance): the fraction of the above-chance accuracy kept
+	// Rel is the paper's performance measure: top-1 accuracy over the unperturbed model's (mean ± std).
+	Rel, RelStd float64
+	Draws       int
+	Kept        float64 // (Top1 − chance)/(base − chance): the fraction of the above-chance accuracy kept
 }
 
 // CheneyCurve is one layer's accuracy curve under one perturbation type.
@@ -530,6 +537,7 @@ func runCheneyModel(ctx context.Context, c Common, b compute.Backend, cfg Cheney
 					}
 				}
 				pt.Kept = (pt.Top1 - cm.Chance) / (cm.Base1 - cm.Chance)
+				pt.Rel, pt.RelStd = pt.Top1/cm.Base1, pt.Top1Std/cm.Base1
 				cc.Points = append(cc.Points, pt)
 			}
 			cc.HalfQ, cc.Robustness = cheneyHalfQ(cc.Points, cm.Chance, cm.Base1)
@@ -644,8 +652,9 @@ func cheneyFI(ctx context.Context, c Common, b compute.Backend, m *models.Model,
 // cheneyLayerName drops the leading slash of a scope.
 func cheneyLayerName(s string) string { return strings.TrimPrefix(s, "/") }
 
-// Figure returns one model's accuracy-versus-q panels (one per perturbation type, one curve per
-// layer, mean ± std over the draws) for top-1 (top5 false) or top-5 accuracy.
+// Figure returns one model's performance-versus-q panels (one per perturbation type, one curve per
+// layer, mean ± std over the draws): as in the paper, the perturbed accuracy over the unperturbed
+// one, top-1 (top5 false) or top-5.
 func (m CheneyModel) Figure(cfg CheneyConfig, top5 bool) (*figures.Figure, error) {
 	var panels []*figures.Figure
 	metric := "top-1"
@@ -658,9 +667,9 @@ func (m CheneyModel) Figure(cfg CheneyConfig, top5 bool) (*figures.Figure, error
 			cc := l.Curves[pi]
 			s := figures.Series{Name: cheneyLayerName(l.Name)}
 			for _, pt := range cc.Points {
-				y, e := pt.Top1, pt.Top1Std
+				y, e := pt.Top1/m.Base1, pt.Top1Std/m.Base1
 				if top5 {
-					y, e = pt.Top5, pt.Top5Std
+					y, e = pt.Top5/m.Base5, pt.Top5Std/m.Base5
 				}
 				if math.IsNaN(y) {
 					continue
@@ -677,19 +686,22 @@ func (m CheneyModel) Figure(cfg CheneyConfig, top5 bool) (*figures.Figure, error
 			return nil, fmt.Errorf("cheney: %s: no %s points for %s", m.Name, metric, p.Name())
 		}
 		xlabel := "q (fraction knocked out)"
-		if p.Kind == weights.GaussianNoise {
+		switch p.Kind {
+		case weights.GaussianNoise:
 			xlabel = "q (noise std / weight std)"
+		case weights.Draw:
+			xlabel = "q (fraction redrawn from the layer's values)"
 		}
-		chance := m.Chance
+		chance := m.Chance / m.Base1
 		if top5 {
-			chance = 5 / float64(m.Classes)
+			chance = 5 / float64(m.Classes) / m.Base5
 		}
 		legend := figures.LegendNone
 		if pi == len(cfg.Perturbations)-1 {
 			legend = figures.LegendOutside
 		}
-		fig, err := figures.Curves(p.Name(), xlabel, metric+" accuracy", series, figures.XYOptions{
-			YLim:     [2]float64{0, 1.02},
+		fig, err := figures.Curves(p.Name(), xlabel, metric+" / unperturbed "+metric, series, figures.XYOptions{
+			YLim:     [2]float64{0, 1.05},
 			RefLines: []figures.RefLine{{Value: chance, Label: "chance"}},
 			Legend:   legend,
 			Width:    4.6 * 72, Height: 3.6 * 72,
@@ -702,7 +714,7 @@ func (m CheneyModel) Figure(cfg CheneyConfig, top5 bool) (*figures.Figure, error
 		}
 		panels = append(panels, fig)
 	}
-	return figures.Panels(fmt.Sprintf("%s (%s): %s accuracy when one layer is perturbed (%d test images, mean ± std of draws)",
+	return figures.Panels(fmt.Sprintf("%s (%s): %s performance (perturbed / unperturbed accuracy) when one layer is perturbed (%d test images, mean ± std of draws)",
 		m.Name, m.Dataset, metric, m.TestImages), len(panels), panels...)
 }
 
@@ -1009,11 +1021,16 @@ func (res *CheneyResult) Report(c Common) (*Report, error) {
 			for _, l := range m.Layers {
 				lo, hi = math.Min(lo, l.FIAuthorsRatio), math.Max(hi, l.FIAuthorsRatio)
 			}
-			s += fmt.Sprintf("; the authors' convention gives FI / odds between %.3f and %.3f per layer (it can exceed the bound: its absolute ε keeps a rounding-noise direction)", lo, hi)
+			s += fmt.Sprintf("; the authors' convention gives FI / odds between %.3f and %.3f per layer (it can exceed the bound: at full rank its ε adds a systematic term, fisens.AuthorsFullRank, and an absolute ε can keep a rounding-noise direction)", lo, hi)
 			rep.Findings = append(rep.Findings, s)
 		}
+		if m.Classes < CheneyTop5MinClasses {
+			rep.Findings = append(rep.Findings, fmt.Sprintf("%s: top-5 not shown: with K = %d classes the top 5 hold half of the classes (chance %.0f %%) and the "+
+				"unperturbed top-5 accuracy is %.4f, so it only says whether the true class stays in the upper half of the ranking; the paper's top-5 is "+
+				"for ImageNet's 1,000 classes (top-5 accuracies are in cheney/halfq.csv)", m.Name, m.Classes, 500/float64(m.Classes), m.Base5))
+		}
 		for _, top5 := range []bool{false, true} {
-			if top5 && m.Classes <= 5 {
+			if top5 && m.Classes < CheneyTop5MinClasses {
 				continue
 			}
 			fig, err := m.Figure(cfg, top5)
@@ -1024,8 +1041,9 @@ func (res *CheneyResult) Report(c Common) (*Report, error) {
 			if top5 {
 				metric, suffix = "top-5", "-top5"
 			}
-			caption := fmt.Sprintf("%s accuracy of %s on %d %s test images when one layer (one curve each) is perturbed: left synapse knockout (⌊q·n⌋ random weights and, separately, biases zeroed), "+
-				"middle node knockout (⌊q·units⌋ random filters/units with their biases zeroed), right Gaussian noise of std q × the variable's std (kernel and bias each their own). "+
+			caption := fmt.Sprintf("Performance as in the paper — %s accuracy over the unperturbed model's — of %s on %d %s test images when one layer (one curve each) is perturbed, "+
+				"one panel per perturbation: synapse knockout (⌊q·n⌋ random weights and, separately, biases zeroed), node knockout (⌊q·units⌋ random filters/units with their biases zeroed), "+
+				"Gaussian noise of std q × the variable's std, and draw (⌊q·n⌋ random entries replaced by values drawn from the variable's own entries; kernel and bias each their own). "+
 				"Mean ± sample std of %d seeded draws per point; q = 0 is the unperturbed model (top-1 %.4f). Dashed: chance.",
 				metric, m.Name, m.TestImages, m.Dataset, cfg.Draws, m.Base1)
 			ref := FigureRef{Name: "cheney/accuracy-" + m.Name + suffix, Title: fmt.Sprintf("Cheney et al.: %s, %s accuracy vs q", m.Name, metric), Caption: caption, Claim: claim, Finding: finding}

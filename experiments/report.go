@@ -15,13 +15,19 @@ import (
 // one Run every experiment has, the settings a report records, and saving figures and tables.
 
 // register adds experiment e with the Run that every experiment shares: the scale's default
-// configuration, c.Overrides for e.Name, the run, and the result's report.
+// configuration, c.Overrides for e.Name, the run (unless e.OneShard and c is another shard than
+// the first), and the result's report.
 func register[C any, R interface{ Report(Common) (*Report, error) }](e Experiment,
 	defaults func(Scale, string) C, run func(context.Context, Common, C) (R, error)) {
 	e.Run = func(ctx context.Context, c Common) (*Report, error) {
 		cfg := defaults(c.Scale, backend.Name(c.Backend))
 		if err := c.Overrides.Apply(e.Name, &cfg); err != nil {
 			return nil, err
+		}
+		if e.OneShard && c.Shard.N > 1 && c.Shard.I != 0 {
+			rep := newReport(c, e.Name, e.Title, cfg)
+			rep.Findings = append(rep.Findings, fmt.Sprintf("shard %s: nothing to do (%s shows a few images; shard 0 computes them)", c.Shard, e.Name))
+			return rep, nil
 		}
 		res, err := run(ctx, c, cfg)
 		if err != nil {

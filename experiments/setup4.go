@@ -29,12 +29,13 @@ import (
 
 func init() {
 	register(Experiment{
-		Name:    "setup4",
-		Title:   "Setup 4: multi-scale FI maps and the FI-guided one-pixel attack",
-		Paper:   "Shu & Zhu 2019",
-		Order:   40,
-		Summary: "FI maps of k×k patches (k = 1, 3, 5, 7) for chosen test images and the one-pixel attack guided by the k = 1 map",
-	}, DefaultSetup4Config, runSetup4Shard)
+		Name:     "setup4",
+		Title:    "Setup 4: multi-scale FI maps and the FI-guided one-pixel attack",
+		Paper:    "Shu & Zhu 2019",
+		Order:    40,
+		OneShard: true,
+		Summary:  "FI maps of k×k patches (k = 1, 3, 5, 7) for chosen test images and the one-pixel attack guided by the k = 1 map",
+	}, DefaultSetup4Config, RunSetup4)
 }
 
 // Setup4Config configures Setup 4.
@@ -713,23 +714,10 @@ func (r *Setup4Result) Table() ResultTable {
 		Caption: "the images shown, the pixel with the largest k = 1 FI, the value it was set to and the predictions before and after"}}
 }
 
-// runSetup4Shard is the registered run: Setup 4 shows a few images, so shard 0 computes them and
-// the other shards have nothing to do (their report says so).
-func runSetup4Shard(ctx context.Context, c Common, cfg Setup4Config) (*Setup4Result, error) {
-	if c.Shard.N > 1 && c.Shard.I != 0 {
-		return &Setup4Result{Config: cfg}, nil
-	}
-	return RunSetup4(ctx, c, cfg)
-}
-
 // Report saves the maps, the attack figures and the table of attacked pixels and states the
 // findings.
 func (r *Setup4Result) Report(c Common) (*Report, error) {
 	rep := newReport(c, "setup4", "Setup 4: multi-scale FI maps and the FI-guided one-pixel attack", r.Config)
-	if c.Shard.N > 1 && c.Shard.I != 0 {
-		rep.Findings = append(rep.Findings, fmt.Sprintf("shard %s: nothing to do (Setup 4 shows a few images; shard 0 computes them)", c.Shard))
-		return rep, nil
-	}
 	var shown []string
 	for _, m := range r.Models {
 		for _, im := range m.Images {
