@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO ?= go
 
-.PHONY: help test unit reproduce readme-figures bench-fi bench-models
+.PHONY: help test unit reproduce readme-figures bench-fi bench-models bench-peer
 help:
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
@@ -26,6 +26,9 @@ bench-models: ## images/s of one forward pass and one training step per family a
 	$(GO) test -run '^$$' -bench './small/go_' -benchtime 2x ./models/
 	for b in Forward/resnet50 Forward/densenet121 TrainStep/resnet50 TrainStep/densenet121; do \
 	  $(GO) test -run '^$$' -bench "$$b/go_" -benchtime 1x ./models/ | grep images/s; done
+
+bench-peer: ## fisens vs tuned PyTorch side by side (same net, weights, inputs): ONNX Runtime, XLA CPU, pure Go; ROUNDS=3 (docs/performance.md)
+	scripts/bench-peer/run.sh $(or $(ROUNDS),3)
 
 bench-fi: ## print the FI cost benchmarks (small ResNet) on the pure-Go and ONNX Runtime backends
 	$(GO) test -run '^$$' -bench . -benchtime 5x ./fisens/
