@@ -37,3 +37,7 @@ require (
 	golang.org/x/text v0.38.0 // indirect
 	k8s.io/klog/v2 v2.140.0 // indirect
 )
+
+// ONNX Runtime backend: the pinned upstream version plus a small patch (dead-node pruning, CPU
+// session options); see third_party/compute-onnx/PATCH.md.
+replace github.com/gomlx/compute-onnx => ./third_party/compute-onnx

@@ -19,6 +19,7 @@ import (
 	"github.com/fisens/fisens/datasets"
 	"github.com/fisens/fisens/figures"
 	"github.com/fisens/fisens/fisens"
+	"github.com/fisens/fisens/fisens/weights"
 	"github.com/fisens/fisens/internal/progress"
 	"github.com/fisens/fisens/internal/rows"
 	"github.com/fisens/fisens/models"
@@ -27,7 +28,7 @@ import (
 
 // Cheney, Schrimpf & Kreiman (2017), SPEC B: how much accuracy a trained network keeps when one
 // layer's weights are knocked out or made noisy. For every model, layer, perturbation type and
-// magnitude q, Draws seeded random perturbations (fisens.PerturbLayer) are applied to a copy of the
+// magnitude q, Draws seeded random perturbations (weights.PerturbLayer) are applied to a copy of the
 // model's weights and the top-1 and top-5 accuracy are measured on a seeded subset of the test set.
 // The summary is the q at which a layer loses half of its accuracy above chance, and a robustness
 // score (the mean, over the q grid, of the fraction of the above-chance accuracy kept).
@@ -51,15 +52,15 @@ func init() {
 
 // CheneyPerturbation is one perturbation type of the sweep and its grid of magnitudes.
 type CheneyPerturbation struct {
-	Kind   fisens.WeightPerturbKind
-	Target fisens.WeightTarget // kernel+bias (the authors' code), kernel or bias; node knockout ignores it
-	Qs     []float64           // magnitudes (q = 0 is the unperturbed model, measured once)
+	Kind   weights.Kind
+	Target weights.Target // kernel+bias (the authors' code), kernel or bias; node knockout ignores it
+	Qs     []float64      // magnitudes (q = 0 is the unperturbed model, measured once)
 }
 
 // Name returns e.g. "synapse knockout (kernel+bias)".
 func (p CheneyPerturbation) Name() string {
 	n := strings.ReplaceAll(p.Kind.String(), "-", " ")
-	if p.Kind == fisens.NodeKnockout {
+	if p.Kind == weights.NodeKnockout {
 		return n
 	}
 	return n + " (" + p.Target.String() + ")"
@@ -67,7 +68,7 @@ func (p CheneyPerturbation) Name() string {
 
 // key is the perturbation's identifier in result files.
 func (p CheneyPerturbation) key() string {
-	if p.Kind == fisens.NodeKnockout {
+	if p.Kind == weights.NodeKnockout {
 		return p.Kind.String()
 	}
 	return p.Kind.String() + "/" + p.Target.String()
@@ -89,6 +90,10 @@ type CheneyConfig struct {
 	HeadlineQ     float64              // the q at which the paper's headline is checked (0.7: "removing > 70 %")
 }
 
+// CheneyTop5MinClasses is the smallest number of classes for which the top-5 figure is drawn: with
+// fewer, the top 5 hold a large share of the classes and top-5 accuracy saturates (K = 10: chance 50 %).
+const CheneyTop5MinClasses = 50
+
 // Default q grids: knockouts up to 0.9 and noise up to 2 standard deviations (SPEC B).
 var (
 	cheneyKnockoutQs      = []float64{0, 0.3, 0.5, 0.7, 0.9}
@@ -104,9 +109,10 @@ func DefaultCheneyConfig(scale Scale, backendName string) CheneyConfig {
 			models.ZooPrefix + "resnet-small-mnist", models.ZooPrefix + "densenet-small-mnist"},
 		TestImages: 200,
 		Perturbations: []CheneyPerturbation{
-			{Kind: fisens.SynapseKnockout, Target: fisens.KernelAndBias, Qs: cheneyKnockoutQs},
-			{Kind: fisens.NodeKnockout, Qs: cheneyKnockoutQs},
-			{Kind: fisens.GaussianNoise, Target: fisens.KernelAndBias, Qs: cheneyNoiseQs},
+			{Kind: weights.SynapseKnockout, Target: weights.KernelAndBias, Qs: cheneyKnockoutQs},
+			{Kind: weights.NodeKnockout, Qs: cheneyKnockoutQs},
+			{Kind: weights.GaussianNoise, Target: weights.KernelAndBias, Qs: cheneyNoiseQs},
+			{Kind: weights.Draw, Target: weights.KernelAndBias, Qs: cheneyKnockoutQs},
 		},
 		Draws:      3,
 		LayerKinds: []string{"conv", "dense"},
@@ -120,13 +126,13 @@ func DefaultCheneyConfig(scale Scale, backendName string) CheneyConfig {
 		cfg.TestImages, cfg.Draws, cfg.MaxLayers, cfg.FIImages = 0, 5, 0, 500
 		for i := range cfg.Perturbations {
 			cfg.Perturbations[i].Qs = cheneyKnockoutQsPaper
-			if cfg.Perturbations[i].Kind == fisens.GaussianNoise {
+			if cfg.Perturbations[i].Kind == weights.GaussianNoise {
 				cfg.Perturbations[i].Qs = cheneyNoiseQsPaper
 			}
 		}
 		cfg.Perturbations = append(cfg.Perturbations,
-			CheneyPerturbation{Kind: fisens.SynapseKnockout, Target: fisens.BiasOnly, Qs: cheneyKnockoutQsPaper},
-			CheneyPerturbation{Kind: fisens.GaussianNoise, Target: fisens.BiasOnly, Qs: cheneyNoiseQsPaper})
+			CheneyPerturbation{Kind: weights.SynapseKnockout, Target: weights.BiasOnly, Qs: cheneyKnockoutQsPaper},
+			CheneyPerturbation{Kind: weights.GaussianNoise, Target: weights.BiasOnly, Qs: cheneyNoiseQsPaper})
 		cfg.LayerKinds = []string{"conv", "dense", "bn"}
 		cfg.Models = append(cfg.Models, cheneyCIFARModels()...)
 	case isPureGo(backendName):
@@ -134,7 +140,7 @@ func DefaultCheneyConfig(scale Scale, backendName string) CheneyConfig {
 		cfg.TestImages, cfg.Draws, cfg.MaxLayers, cfg.FIImages, cfg.EvalBatch = 50, 2, 3, 3, 50
 		for i := range cfg.Perturbations {
 			cfg.Perturbations[i].Qs = []float64{0, 0.5, 0.9}
-			if cfg.Perturbations[i].Kind == fisens.GaussianNoise {
+			if cfg.Perturbations[i].Kind == weights.GaussianNoise {
 				cfg.Perturbations[i].Qs = []float64{0, 1, 2}
 			}
 		}
@@ -182,8 +188,8 @@ func (cfg CheneyConfig) check() error {
 			return fmt.Errorf("cheney: %s: q grid %v, want increasing values starting at 0", p.Name(), p.Qs)
 		}
 		for _, q := range p.Qs {
-			w := fisens.WeightPerturbation{Kind: p.Kind, Q: q, Target: p.Target}
-			if _, _, err := fisens.PerturbValues([]float32{1}, nil, 1, "check", w); err != nil {
+			w := weights.Perturbation{Kind: p.Kind, Q: q, Target: p.Target}
+			if _, _, err := weights.PerturbValues([]float32{1}, nil, 1, "check", w); err != nil {
 				return fmt.Errorf("cheney: %w", err)
 			}
 		}
@@ -222,8 +228,10 @@ type CheneyPoint struct {
 	Q             float64
 	Top1, Top1Std float64
 	Top5, Top5Std float64 // NaN when K ≤ 5
-	Draws         int
-	Kept          float64 // (Top1 − chance)/(base − chance): the fraction of the above-chance accuracy kept
+	// Rel is the paper's performance measure: top-1 accuracy over the unperturbed model's (mean ± std).
+	Rel, RelStd float64
+	Draws       int
+	Kept        float64 // (Top1 − chance)/(base − chance): the fraction of the above-chance accuracy kept
 }
 
 // CheneyCurve is one layer's accuracy curve under one perturbation type.
@@ -340,7 +348,7 @@ func RunCheney(ctx context.Context, c Common, cfg CheneyConfig) (*CheneyResult, 
 // cheneySelectLayers returns the model's layers of the wanted kinds, at most max evenly spaced ones.
 func cheneySelectLayers(store *model.Store, kinds []string, maxLayers int) []string {
 	var all []string
-	for _, s := range fisens.ParamLayers(store) {
+	for _, s := range weights.Layers(store) {
 		for _, k := range kinds {
 			if fisens.LayerKind(s) == k {
 				all = append(all, s)
@@ -441,7 +449,7 @@ func runCheneyModel(ctx context.Context, c Common, b compute.Backend, cfg Cheney
 	}
 	layers := cheneySelectLayers(work.Store(), cfg.LayerKinds, cfg.MaxLayers)
 	if len(layers) == 0 {
-		return nil, fmt.Errorf("no layer of kinds %v (layers: %v)", cfg.LayerKinds, fisens.ParamLayers(work.Store()))
+		return nil, fmt.Errorf("no layer of kinds %v (layers: %v)", cfg.LayerKinds, weights.Layers(work.Store()))
 	}
 	path := c.Shard.Path(filepath.Join(dir, "trials-"+name+".csv"))
 	f, err := rows.Open(path, cheneyHeader, "layer", "perturbation", "q", "draw")
@@ -473,7 +481,7 @@ func runCheneyModel(ctx context.Context, c Common, b compute.Backend, cfg Cheney
 						bar.Done()
 						return nil, err
 					}
-					snap, err := fisens.PerturbLayer(work.Store(), layer, fisens.WeightPerturbation{Kind: p.Kind, Q: q, Target: p.Target, Seed: cheneyTrialSeed(c.Seed, qi, d)})
+					snap, err := weights.PerturbLayer(work.Store(), layer, weights.Perturbation{Kind: p.Kind, Q: q, Target: p.Target, Seed: cheneyTrialSeed(c.Seed, qi, d)})
 					if err != nil {
 						return nil, err
 					}
@@ -522,7 +530,7 @@ func runCheneyModel(ctx context.Context, c Common, b compute.Backend, cfg Cheney
 	}
 	cm.Complete = true
 	for _, layer := range layers {
-		lp, err := fisens.FindLayerParams(work.Store(), layer)
+		lp, err := weights.FindLayer(work.Store(), layer)
 		if err != nil {
 			return nil, err
 		}
@@ -551,6 +559,7 @@ func runCheneyModel(ctx context.Context, c Common, b compute.Backend, cfg Cheney
 					}
 				}
 				pt.Kept = (pt.Top1 - cm.Chance) / (cm.Base1 - cm.Chance)
+				pt.Rel, pt.RelStd = pt.Top1/cm.Base1, pt.Top1Std/cm.Base1
 				cc.Points = append(cc.Points, pt)
 			}
 			cc.HalfQ, cc.Robustness = cheneyHalfQ(cc.Points, cm.Chance, cm.Base1)
@@ -663,8 +672,9 @@ func cheneyFI(ctx context.Context, c Common, b compute.Backend, m *models.Model,
 // cheneyLayerName drops the leading slash of a scope.
 func cheneyLayerName(s string) string { return strings.TrimPrefix(s, "/") }
 
-// Figure returns one model's accuracy-versus-q panels (one per perturbation type, one curve per
-// layer, mean ± std over the draws) for top-1 (top5 false) or top-5 accuracy.
+// Figure returns one model's performance-versus-q panels (one per perturbation type, one curve per
+// layer, mean ± std over the draws): as in the paper, the perturbed accuracy over the unperturbed
+// one, top-1 (top5 false) or top-5.
 func (m CheneyModel) Figure(cfg CheneyConfig, top5 bool) (*figures.Figure, error) {
 	var panels []*figures.Figure
 	metric := "top-1"
@@ -677,9 +687,9 @@ func (m CheneyModel) Figure(cfg CheneyConfig, top5 bool) (*figures.Figure, error
 			cc := l.Curves[pi]
 			s := figures.Series{Name: cheneyLayerName(l.Name)}
 			for _, pt := range cc.Points {
-				y, e := pt.Top1, pt.Top1Std
+				y, e := pt.Top1/m.Base1, pt.Top1Std/m.Base1
 				if top5 {
-					y, e = pt.Top5, pt.Top5Std
+					y, e = pt.Top5/m.Base5, pt.Top5Std/m.Base5
 				}
 				if math.IsNaN(y) {
 					continue
@@ -696,19 +706,22 @@ func (m CheneyModel) Figure(cfg CheneyConfig, top5 bool) (*figures.Figure, error
 			return nil, fmt.Errorf("cheney: %s: no %s points for %s", m.Name, metric, p.Name())
 		}
 		xlabel := "q (fraction knocked out)"
-		if p.Kind == fisens.GaussianNoise {
+		switch p.Kind {
+		case weights.GaussianNoise:
 			xlabel = "q (noise std / weight std)"
+		case weights.Draw:
+			xlabel = "q (fraction redrawn from the layer's values)"
 		}
-		chance := m.Chance
+		chance := m.Chance / m.Base1
 		if top5 {
-			chance = 5 / float64(m.Classes)
+			chance = 5 / float64(m.Classes) / m.Base5
 		}
 		legend := figures.LegendNone
 		if pi == len(cfg.Perturbations)-1 {
 			legend = figures.LegendOutside
 		}
-		fig, err := figures.Curves(p.Name(), xlabel, metric+" accuracy", series, figures.XYOptions{
-			YLim:     [2]float64{0, 1.02},
+		fig, err := figures.Curves(p.Name(), xlabel, metric+" / unperturbed "+metric, series, figures.XYOptions{
+			YLim:     [2]float64{0, 1.05},
 			RefLines: []figures.RefLine{{Value: chance, Label: "chance"}},
 			Legend:   legend,
 			Width:    4.6 * 72, Height: 3.6 * 72,
@@ -721,7 +734,7 @@ func (m CheneyModel) Figure(cfg CheneyConfig, top5 bool) (*figures.Figure, error
 		}
 		panels = append(panels, fig)
 	}
-	return figures.Panels(fmt.Sprintf("%s (%s): %s accuracy when one layer is perturbed (%d test images, mean ± std of draws)",
+	return figures.Panels(fmt.Sprintf("%s (%s): %s performance (perturbed / unperturbed accuracy) when one layer is perturbed (%d test images, mean ± std of draws)",
 		m.Name, m.Dataset, metric, m.TestImages), len(panels), panels...)
 }
 
@@ -747,14 +760,14 @@ func (m CheneyModel) headline(cfg CheneyConfig) cheneyHeadline {
 	h := cheneyHeadline{}
 	pi := -1
 	for i, p := range cfg.Perturbations {
-		if p.Kind == fisens.SynapseKnockout && p.Target == fisens.KernelAndBias {
+		if p.Kind == weights.SynapseKnockout && p.Target == weights.KernelAndBias {
 			pi = i
 			break
 		}
 	}
 	if pi < 0 {
 		for i, p := range cfg.Perturbations {
-			if p.Kind == fisens.SynapseKnockout {
+			if p.Kind == weights.SynapseKnockout {
 				pi = i
 				break
 			}
@@ -1040,11 +1053,16 @@ func (res *CheneyResult) Report(c Common) (*Report, error) {
 			for _, l := range m.Layers {
 				lo, hi = math.Min(lo, l.FIAuthorsRatio), math.Max(hi, l.FIAuthorsRatio)
 			}
-			s += fmt.Sprintf("; the authors' convention gives FI / odds between %.3f and %.3f per layer (it can exceed the bound: its absolute ε keeps a rounding-noise direction)", lo, hi)
+			s += fmt.Sprintf("; the authors' convention gives FI / odds between %.3f and %.3f per layer (it can exceed the bound: at full rank its ε adds a systematic term, fisens.AuthorsFullRank, and an absolute ε can keep a rounding-noise direction)", lo, hi)
 			rep.Findings = append(rep.Findings, s)
 		}
+		if m.Classes < CheneyTop5MinClasses {
+			rep.Findings = append(rep.Findings, fmt.Sprintf("%s: top-5 not shown: with K = %d classes the top 5 hold half of the classes (chance %.0f %%) and the "+
+				"unperturbed top-5 accuracy is %.4f, so it only says whether the true class stays in the upper half of the ranking; the paper's top-5 is "+
+				"for ImageNet's 1,000 classes (top-5 accuracies are in cheney/halfq.csv)", m.Name, m.Classes, 500/float64(m.Classes), m.Base5))
+		}
 		for _, top5 := range []bool{false, true} {
-			if top5 && m.Classes <= 5 {
+			if top5 && m.Classes < CheneyTop5MinClasses {
 				continue
 			}
 			fig, err := m.Figure(cfg, top5)
@@ -1055,8 +1073,9 @@ func (res *CheneyResult) Report(c Common) (*Report, error) {
 			if top5 {
 				metric, suffix = "top-5", "-top5"
 			}
-			caption := fmt.Sprintf("%s accuracy of %s on %d %s test images when one layer (one curve each) is perturbed: left synapse knockout (⌊q·n⌋ random weights and, separately, biases zeroed), "+
-				"middle node knockout (⌊q·units⌋ random filters/units with their biases zeroed), right Gaussian noise of std q × the variable's std (kernel and bias each their own). "+
+			caption := fmt.Sprintf("Performance as in the paper — %s accuracy over the unperturbed model's — of %s on %d %s test images when one layer (one curve each) is perturbed, "+
+				"one panel per perturbation: synapse knockout (⌊q·n⌋ random weights and, separately, biases zeroed), node knockout (⌊q·units⌋ random filters/units with their biases zeroed), "+
+				"Gaussian noise of std q × the variable's std, and draw (⌊q·n⌋ random entries replaced by values drawn from the variable's own entries; kernel and bias each their own). "+
 				"Mean ± sample std of %d seeded draws per point; q = 0 is the unperturbed model (top-1 %.4f). Dashed: chance.",
 				metric, m.Name, m.TestImages, m.Dataset, cfg.Draws, m.Base1)
 			ref := FigureRef{Name: "cheney/accuracy-" + m.Name + suffix, Title: fmt.Sprintf("Cheney et al.: %s, %s accuracy vs q", m.Name, metric), Caption: caption, Claim: claim, Finding: finding}

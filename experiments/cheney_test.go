@@ -11,7 +11,7 @@ import (
 
 	"github.com/fisens/fisens/backend"
 	"github.com/fisens/fisens/datasets"
-	"github.com/fisens/fisens/fisens"
+	"github.com/fisens/fisens/fisens/weights"
 	"github.com/fisens/fisens/internal/rows"
 	"github.com/fisens/fisens/models"
 )
@@ -149,9 +149,10 @@ func TestCheneyEndToEnd(t *testing.T) {
 	c := Common{Scale: Quick, OutDir: out, Backend: "", Seed: 2}
 	cfg := CheneyConfig{Models: []string{ref}, TestImages: 100, Draws: 2, LayerKinds: []string{"conv", "dense"}, FIImages: 2, EvalBatch: 100, HeadlineQ: 0.7,
 		Perturbations: []CheneyPerturbation{
-			{Kind: fisens.SynapseKnockout, Target: fisens.KernelAndBias, Qs: []float64{0, 0.7, 1}},
-			{Kind: fisens.NodeKnockout, Qs: []float64{0, 1}},
-			{Kind: fisens.GaussianNoise, Target: fisens.KernelOnly, Qs: []float64{0, 1}},
+			{Kind: weights.SynapseKnockout, Target: weights.KernelAndBias, Qs: []float64{0, 0.7, 1}},
+			{Kind: weights.NodeKnockout, Qs: []float64{0, 1}},
+			{Kind: weights.GaussianNoise, Target: weights.KernelOnly, Qs: []float64{0, 1}},
+			{Kind: weights.Draw, Target: weights.KernelAndBias, Qs: []float64{0, 1}},
 		}}
 	res, err := RunCheney(context.Background(), c, cfg)
 	if err != nil {
@@ -164,7 +165,7 @@ func TestCheneyEndToEnd(t *testing.T) {
 	if m.Base1 < 0.5 {
 		t.Fatalf("the tiny net reached only %.3f top-1", m.Base1)
 	}
-	if len(m.Layers) != 4 || m.Trials != 4*(2+1+1)*2 {
+	if len(m.Layers) != 4 || m.Trials != 4*(2+1+1+1)*2 {
 		t.Fatalf("%d layers, %d trials", len(m.Layers), m.Trials)
 	}
 	last := m.Layers[3]
@@ -173,6 +174,14 @@ func TestCheneyEndToEnd(t *testing.T) {
 		t.Errorf("node knockout q = 1 of fc4: top-1 %v ± %v, want 0", p.Top1, p.Top1Std)
 	}
 	for _, l := range m.Layers {
+		// The paper's performance measure: perturbed over unperturbed top-1.
+		for _, cv := range l.Curves {
+			for _, p := range cv.Points {
+				if math.Abs(p.Rel-p.Top1/m.Base1) > 1e-12 {
+					t.Errorf("%s %s q=%v: relative performance %v, want %v", l.Name, cv.Perturbation, p.Q, p.Rel, p.Top1/m.Base1)
+				}
+			}
+		}
 		if l.Curves[0].Points[0].Kept != 1 || l.FIImages != 2 {
 			t.Errorf("%s: kept at q = 0 %v, FI images %d", l.Name, l.Curves[0].Points[0].Kept, l.FIImages)
 		}
@@ -193,7 +202,7 @@ func TestCheneyEndToEnd(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	if len(rep.Findings) == 0 || !strings.Contains(strings.Join(rep.Findings, "\n"), "headline") {
+	if len(rep.Findings) == 0 || !strings.Contains(strings.Join(rep.Findings, "\n"), "headline") || !strings.Contains(strings.Join(rep.Findings, "\n"), "top-5 not shown") {
 		t.Errorf("findings: %v", rep.Findings)
 	}
 	// A second run resumes: nothing is recomputed and the curves are the same.
