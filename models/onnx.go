@@ -579,7 +579,7 @@ func LoadONNX(path string, opts ONNXOptions) (*Model, error) {
 
 	// Rewrites for onnx-gomlx, then parameters become graph inputs.
 	var added []string
-	if err := rewriteONNX(g, nodes, inits, consumers, usedOutput, info, &added); err != nil {
+	if err := rewriteONNX(g, nodes, inits, consumers, &usedOutput, info, &added); err != nil {
 		return nil, onnxError(path, "%v", err)
 	}
 	initOrder = append(initOrder, added...)
@@ -987,7 +987,7 @@ func sanitizeScopeName(s string) string {
 // output (nothing to rewrite), attributes that do not matter at inference are dropped (batch norm's
 // momentum, a max pool's unit dilations, an average pool's count_include_pad when it has no padding),
 // and an average pool that counts padding gets an explicit zero Pad node in front.
-func rewriteONNX(g pmsg, nodes []*onnxNode, inits map[string]*onnxTensor, consumers map[string][]*onnxNode, usedOutput string, info *ONNXInfo, added *[]string) error {
+func rewriteONNX(g pmsg, nodes []*onnxNode, inits map[string]*onnxTensor, consumers map[string][]*onnxNode, usedOutput *string, info *ONNXInfo, added *[]string) error {
 	var out []protoreflect.Value
 	var newInits []pmsg
 	counts := map[string]int{}
@@ -1004,9 +1004,26 @@ func rewriteONNX(g pmsg, nodes []*onnxNode, inits map[string]*onnxTensor, consum
 		}
 	}
 	memo := map[string]intConst{}
+	alias := map[string]string{}
 	for _, n := range nodes {
+		// Inputs renamed by removed nodes.
+		renamed := false
+		for i, in := range n.inputs {
+			for alias[in] != "" {
+				in, renamed = alias[in], true
+			}
+			n.inputs[i] = in
+		}
+		if renamed {
+			setStrList(n.msg, "input", n.inputs)
+		}
 		switch n.op {
 		case "Identity":
+			if _, isInit := inits[n.inputs[0]]; !isInit && len(n.outputs) == 1 {
+				alias[n.outputs[0]] = n.inputs[0]
+				counts["Identity removed"]++
+				continue
+			}
 			// PyTorch deduplicates equal parameters (e.g. two zero biases) into one initializer and
 			// Identity nodes: give each its own copy, so that each is its own parameter as in PyTorch.
 			if t, ok := inits[n.inputs[0]]; ok && t.isFloat() && len(n.outputs) == 1 {
@@ -1051,11 +1068,11 @@ func rewriteONNX(g pmsg, nodes []*onnxNode, inits map[string]*onnxTensor, consum
 					return fmt.Errorf("%s: its mask output %q is used; expected Dropout only as an inference no-op", n, o)
 				}
 			}
-			n.msg.Set(field(n.msg, "op_type"), protoreflect.ValueOfString("Identity"))
-			setStrList(n.msg, "input", n.inputs[:1])
-			setStrList(n.msg, "output", n.outputs[:1])
-			n.msg.Clear(field(n.msg, "attribute"))
-			counts["Dropout → Identity"]++
+			// Inference: the identity. Removed, its consumers read its input (GoMLX v0.28.1 has no
+			// gradient for an Identity node).
+			alias[n.outputs[0]] = n.inputs[0]
+			counts["Dropout removed (inference)"]++
+			continue
 		case "LeakyRelu":
 			alpha := n.floatAttr("alpha", 0.01)
 			aName := fmt.Sprintf("fisens_leakyrelu_alpha_%d", n.index)
@@ -1081,7 +1098,7 @@ func rewriteONNX(g pmsg, nodes []*onnxNode, inits map[string]*onnxTensor, consum
 			counts["LeakyRelu → Max(x, α·x)"]++
 			continue
 		case "LogSoftmax":
-			if n.outputs[0] != usedOutput && !slices.Contains(n.inputs, usedOutput) {
+			if n.outputs[0] != *usedOutput && !slices.Contains(n.inputs, *usedOutput) {
 				// Not the final node (whose input is used directly as the logits).
 				return fmt.Errorf("%s is not the final node: LogSoftmax is supported only as the classifier's last operation (expected logits or log-probabilities at the output)", n)
 			}
@@ -1154,6 +1171,9 @@ func rewriteONNX(g pmsg, nodes []*onnxNode, inits map[string]*onnxTensor, consum
 			}
 		}
 		out = append(out, protoreflect.ValueOfMessage(n.msg))
+	}
+	for alias[*usedOutput] != "" {
+		*usedOutput = alias[*usedOutput]
 	}
 	nl := mutList(g, "node")
 	nl.Truncate(0)

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 
+	"gonum.org/v1/gonum/mat"
+
 	"github.com/fisens/fisens/backend"
 	"github.com/fisens/fisens/fisens"
 	"github.com/fisens/fisens/models"
@@ -256,7 +258,7 @@ func TestONNXImportGradientsAcrossBackends(t *testing.T) {
 	// float32 Jacobians: eigenvalues of Q below 1e-6 λ_max are rounding noise of a structurally
 	// rank-deficient Gram matrix (dead ReLUs); the references use 1e-10 in float64.
 	opt := fisens.Options{RelTol: 1e-6}
-	var skipped []string
+	var skipped, ambiguous []string
 	for _, be := range onnxTestBackends {
 		b, err := backend.New(be)
 		if err != nil {
@@ -373,23 +375,45 @@ func TestONNXImportGradientsAcrossBackends(t *testing.T) {
 				if pr.Groups[0].Params != rl.Params {
 					t.Errorf("%s: layer %s has %d parameters, PyTorch %d", name, scope, pr.Groups[0].Params, rl.Params)
 				}
-				if lr.Rank != rl.Rank {
-					t.Errorf("%s on %s: layer %s (%s): rank %d, PyTorch %d", name, be, scope, kind, lr.Rank, rl.Rank)
-				}
+				// Jacobian norms: a direct comparison of the parameter gradients.
 				for _, c := range []struct {
 					what      string
 					got, want float64
-				}{{"FI", lr.FI, rl.FI}, {"jacnorm", lr.JacNorm, rl.JacNorm}, {"softmax_jacnorm", lr.SoftmaxJacNorm, rl.SoftmaxJacNorm}} {
+				}{{"jacnorm", lr.JacNorm, rl.JacNorm}, {"softmax_jacnorm", lr.SoftmaxJacNorm, rl.SoftmaxJacNorm}} {
 					if d := relErr(c.got, c.want); d > 2e-3 {
 						t.Errorf("%s on %s: layer %s (%s): %s = %.7g, PyTorch float64 %.7g (relative error %.1e)", name, be, scope, kind, c.what, c.got, c.want, d)
 					} else {
 						worstLayer = math.Max(worstLayer, d)
 					}
 				}
+				// FI and rank: compared with the reference recomputed at fisens' threshold (1e-6 λ_max)
+				// where the reference spectrum has no eigenvalue near it (1e-7 … 1e-5 λ_max).
+				refFI, refRank, clear, why := refAtThreshold(rl.Gram, e.LogP, e.Label)
+				rl.FI, rl.Rank = refFI, refRank
+				if !clear {
+					ambiguous = append(ambiguous, fmt.Sprintf("%s/%s %s layer %s: %s (fisens rank %d FI %.4g, PyTorch rank %d FI %.4g, bound %.4g)",
+						be, name, kind, scope, why, lr.Rank, lr.FI, rl.Rank, rl.FI, rl.Bound))
+					if lr.FI > rl.Bound*(1+1e-3) {
+						t.Errorf("%s on %s: layer %s: FI %.7g above the bound %.7g", name, be, scope, lr.FI, rl.Bound)
+					}
+					continue
+				}
+				if lr.Rank != rl.Rank {
+					t.Errorf("%s on %s: layer %s (%s): rank %d, PyTorch %d", name, be, scope, kind, lr.Rank, rl.Rank)
+				}
+				if d := relErr(lr.FI, rl.FI); d > 2e-3 {
+					t.Errorf("%s on %s: layer %s (%s): FI = %.7g, PyTorch float64 %.7g (relative error %.1e)", name, be, scope, kind, lr.FI, rl.FI, d)
+				} else {
+					worstLayer = math.Max(worstLayer, d)
+				}
 			}
 		}
 		t.Logf("%s: largest relative differences from PyTorch float64: input Gram %.1e, label Jacobian row %.1e, FI/bound %.1e, Jacobian norms %.1e, per-layer FI and norms %.1e",
 			be, worstGram, worstRow, worstFI, worstNorm, worstLayer)
+	}
+	if len(ambiguous) > 0 {
+		t.Logf("per-layer FI and rank not compared where float32 cannot resolve the reference's spectrum (Jacobian norms were), %d checks:\n  %s",
+			len(ambiguous), strings.Join(ambiguous, "\n  "))
 	}
 	if len(skipped) > 0 {
 		t.Logf("SKIPPED until the backend decorator of issue 11 item 2 lands (known backend gaps, see ../shared/STACK.md), %d checks:\n  %s",
@@ -440,4 +464,61 @@ func mulABt(a, b []float64, K int) []float64 {
 		}
 	}
 	return out
+}
+
+// refAtThreshold recomputes the reference FI and rank from its Gram matrix M with the test's
+// threshold: Q = D (I − 1πᵀ) M (I − π1ᵀ) D, eigenvalues below 1e-6 λ_max dropped, FI = [Q⁺Q]_yy/π_y.
+// clear is false when an eigenvalue lies within a factor 10 of the threshold.
+func refAtThreshold(gram [][]float64, logp []float64, y int) (fi float64, rank int, clear bool, why string) {
+	K := len(gram)
+	pi := make([]float64, K)
+	for i, v := range logp {
+		pi[i] = math.Exp(v)
+	}
+	M := make([]float64, K*K)
+	for i := range K {
+		for j := range K {
+			M[i*K+j] = gram[i][j]
+		}
+	}
+	C := make([]float64, K*K)
+	for i := range K {
+		for j := range K {
+			C[i*K+j] = -pi[j]
+			if i == j {
+				C[i*K+j]++
+			}
+		}
+	}
+	Q := mulABt(mulAB(C, M, K), C, K)
+	sym := mat.NewSymDense(K, nil)
+	for i := range K {
+		for j := i; j < K; j++ {
+			sym.SetSym(i, j, math.Sqrt(pi[i]*pi[j])*(Q[i*K+j]+Q[j*K+i])/2)
+		}
+	}
+	var eig mat.EigenSym
+	if !eig.Factorize(sym, true) {
+		return 0, 0, false, "eigen-decomposition failed"
+	}
+	vals := eig.Values(nil)
+	var vecs mat.Dense
+	eig.VectorsTo(&vecs)
+	mx := 0.0
+	for _, v := range vals {
+		mx = math.Max(mx, v)
+	}
+	clear = true
+	proj := 0.0
+	for i, v := range vals {
+		r := v / mx
+		if r > 1e-7 && r < 1e-5 {
+			clear, why = false, fmt.Sprintf("eigenvalue ratio %.1e", r)
+		}
+		if r > 1e-6 {
+			rank++
+			proj += vecs.At(y, i) * vecs.At(y, i)
+		}
+	}
+	return proj / pi[y], rank, clear, why
 }
