@@ -40,14 +40,13 @@ import (
 // ε, which does differ between layers) and with the Jacobian norm of the same perturbation.
 
 func init() {
-	Register(Experiment{
+	register(Experiment{
 		Name:    "cheney",
 		Title:   "Weight knockout and noise, one layer at a time",
 		Paper:   "Cheney et al. 2017",
 		Order:   60,
-		Run:     runCheneyExperiment,
 		Summary: "accuracy vs fraction of knocked-out weights / units and vs Gaussian weight noise, per layer; half-accuracy q; FI of each layer next to its robustness",
-	})
+	}, DefaultCheneyConfig, RunCheney)
 }
 
 // CheneyPerturbation is one perturbation type of the sweep and its grid of magnitudes.
@@ -135,7 +134,7 @@ func DefaultCheneyConfig(scale Scale, backendName string) CheneyConfig {
 			CheneyPerturbation{Kind: weights.GaussianNoise, Target: weights.BiasOnly, Qs: cheneyNoiseQsPaper})
 		cfg.LayerKinds = []string{"conv", "dense", "bn"}
 		cfg.Models = append(cfg.Models, cheneyCIFARModels()...)
-	case isPureGo(backendName):
+	case pureGoBackend(backendName):
 		cfg.Models = cfg.Models[:1]
 		cfg.TestImages, cfg.Draws, cfg.MaxLayers, cfg.FIImages, cfg.EvalBatch = 50, 2, 3, 3, 50
 		for i := range cfg.Perturbations {
@@ -279,21 +278,6 @@ type CheneyResult struct {
 	Complete bool
 }
 
-// availableZooModels drops the zoo references the zoo does not hold (the zoo is built separately);
-// other references are kept (a missing directory is an error later).
-func availableZooModels(refs []string) (keep, skipped []string) {
-	for _, ref := range refs {
-		if name, ok := strings.CutPrefix(ref, models.ZooPrefix); ok {
-			if _, err := models.ZooEntry(name); err != nil {
-				skipped = append(skipped, ref)
-				continue
-			}
-		}
-		keep = append(keep, ref)
-	}
-	return keep, skipped
-}
-
 // streamCheneyTest is the generator stream of the test subset.
 const streamCheneyTest = 0xc4e7_0001
 
@@ -328,9 +312,9 @@ func RunCheney(ctx context.Context, c Common, cfg CheneyConfig) (*CheneyResult, 
 	}
 	names := make([]string, len(refs))
 	for i, ref := range refs {
-		names[i] = refFileName(ref)
+		names[i] = ModelName(ref)
 	}
-	if err := uniqueNames("cheney", refs, names); err != nil {
+	if err := uniqueNames("cheney", refs); err != nil {
 		return nil, err
 	}
 	res := &CheneyResult{Config: cfg, Complete: true, Skipped: skipped}
@@ -418,22 +402,16 @@ func cheneyTrialSeed(seed int64, qi, draw int) uint64 {
 }
 
 func runCheneyModel(ctx context.Context, c Common, b compute.Backend, cfg CheneyConfig, ref, name, dir string) (*CheneyModel, error) {
-	m, dataset, _, err := loadTrainedModel(ref, cfg.Dataset)
+	lm, err := LoadModel(c, ref, cfg.Dataset)
 	if err != nil {
 		return nil, err
 	}
-	var opts []datasets.Option
-	if cfg.DataDir != "" {
-		opts = append(opts, datasets.WithDir(cfg.DataDir))
-	}
-	test, err := datasets.Load(dataset, datasets.SplitTest, opts...)
+	m, dataset := lm.Model, lm.Dataset
+	test, err := lm.Set(datasets.SplitTest, dataOptions(c, cfg.DataDir)...)
 	if err != nil {
 		return nil, err
 	}
-	if err := m.CheckData(test); err != nil {
-		return nil, err
-	}
-	test = test.Subset(sampleSorted(test.Len(), cfg.TestImages, c.Seed, streamCheneyTest))
+	test = test.Subset(datasets.SampleIndices(test.Len(), cfg.TestImages, c.Seed, streamCheneyTest))
 	labels := test.AllLabels()
 	K := m.NumClasses()
 	cm := &CheneyModel{Ref: ref, Name: name, Arch: m.Name(), Dataset: dataset, Classes: K, TestImages: test.Len(), Chance: 1 / float64(K)}
@@ -620,7 +598,6 @@ func cheneyFI(ctx context.Context, c Common, b compute.Backend, m *models.Model,
 	for i, l := range cm.Layers {
 		only[i] = l.Name
 	}
-	h, w, ch := test.Dims()
 	K := cm.Classes
 	sums := make([][6]float64, len(cm.Layers))
 	atBound := make([]int, len(cm.Layers))
@@ -630,7 +607,10 @@ func cheneyFI(ctx context.Context, c Common, b compute.Backend, m *models.Model,
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		batch := fisens.Batch{X: test.Batch([]int{i}, scale), Shape: []int{1, h, w, ch}, Labels: []int{test.Label(i)}}
+		batch, err := ReadBatch(test, []int{i}, scale, 0)
+		if err != nil {
+			return err
+		}
 		exact, err := an.ParamFI(batch, fisens.ParamOptions{Form: fisens.Scaling, Only: only})
 		if err != nil {
 			return err
@@ -951,18 +931,6 @@ func (r *CheneyResult) FIFigure() (*figures.Figure, error) {
 		return nil, errors.New("cheney: no FI computed")
 	}
 	return figures.Panels("Layer FI and Jacobian norm vs measured robustness (one point per layer)", 4, panels...)
-}
-
-func runCheneyExperiment(ctx context.Context, c Common) (*Report, error) {
-	cfg := DefaultCheneyConfig(c.Scale, c.Backend)
-	if err := ApplyOverrides("cheney", &cfg, os.Getenv(OverridesEnv)); err != nil {
-		return nil, err
-	}
-	res, err := RunCheney(ctx, c, cfg)
-	if err != nil {
-		return nil, err
-	}
-	return res.Report(c)
 }
 
 // Report saves the figures and tables and states the computed findings.

@@ -68,8 +68,8 @@ func tinyChainModel(t *testing.T) string {
 			return
 		}
 		tinyChainRef = filepath.Join(dir, "tiny-chain")
-		_, tinyChainErr = models.Train(context.Background(), b, m, train.Subset(sampleSorted(train.Len(), 1280, 5, 1)),
-			valid.Subset(sampleSorted(valid.Len(), 200, 5, 2)),
+		_, tinyChainErr = models.Train(context.Background(), b, m, train.Subset(datasets.SampleIndices(train.Len(), 1280, 5, 1)),
+			valid.Subset(datasets.SampleIndices(valid.Len(), 200, 5, 2)),
 			models.TrainConfig{Epochs: 3, BatchSize: 32, LearningRates: []float64{5e-3}, Dir: tinyChainRef, Dataset: datasets.MNIST})
 	})
 	if tinyChainErr != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,14 +31,13 @@ import (
 // Jacobian norm is the magnitude. The study tests which of the two finds a flipping pixel.
 
 func init() {
-	Register(Experiment{
+	register(Experiment{
 		Name:    "onepixel",
 		Title:   "One-pixel attacks guided by FI, by the Jacobian norm and at random",
 		Paper:   "Shu & Zhu 2019 (beyond the paper)",
 		Order:   45,
-		Run:     runOnePixelExperiment,
 		Summary: "success rate of one-pixel attacks on the least confident correctly classified test images, by guide and pixel value",
-	})
+	}, DefaultOnePixelConfig, RunOnePixel)
 }
 
 // OnePixelConfig configures the one-pixel attack study.
@@ -264,7 +262,7 @@ func onePixelModel(ctx context.Context, c Common, cfg OnePixelConfig, conv fisen
 	}
 	h, w, ch := set.Dims()
 	m := OnePixelModel{Name: lm.Name, Ref: lm.Ref, Dataset: lm.Dataset, K: lm.K(), H: h, W: w, C: ch}
-	pool := SampleIndices(set.Len(), cfg.Pool, c.Seed)
+	pool := datasets.SampleIndices(set.Len(), cfg.Pool, c.Seed, streamExamples)
 	m.PoolSize = len(pool)
 	logits, err := lm.Predict(c, set, pool, 256)
 	if err != nil {
@@ -351,7 +349,7 @@ func pixelGuides(jac *fisens.InputJacobian, b int, opt fisens.Options, seed int6
 		jacMap[q] = math.Sqrt(jacMap[q])
 	}
 	pix[0], pix[1] = argmaxF(fiMap), argmaxF(jacMap)
-	pix[2] = newSplitMix(seed, 0x0e91_0000+uint64(index)).intn(pm.H * pm.W)
+	pix[2] = datasets.NewRNG(seed, 0x0e91_0000+uint64(index)).IntN(pm.H * pm.W)
 	return pix, fiMap, jacMap, pm, nil
 }
 
@@ -424,7 +422,7 @@ func attackImages(ctx context.Context, c Common, cfg OnePixelConfig, conv fisens
 			return err
 		}
 		idx := todo[lo:min(lo+cfg.Batch, len(todo))]
-		bt, err := paddedBatch(set, idx, cfg.Batch, lm.Scale, h, w, ch)
+		bt, err := ReadBatch(set, idx, lm.Scale, cfg.Batch)
 		if err != nil {
 			return err
 		}
@@ -601,26 +599,14 @@ func (r *OnePixelResult) Figures() ([]ResultFigure, error) {
 		Finding: strings.Join(r.Findings(), "; ")}}}, nil
 }
 
-// runOnePixelExperiment is the registered wrapper.
-func runOnePixelExperiment(ctx context.Context, c Common) (*Report, error) {
-	cfg := DefaultOnePixelConfig(c.Scale, c.Backend)
-	if err := ApplyOverrides("onepixel", &cfg, os.Getenv(OverridesEnv)); err != nil {
-		return nil, err
-	}
-	rep := newReport(c, "onepixel", "One-pixel attacks guided by FI, by the Jacobian norm and at random", cfg)
-	res, err := RunOnePixel(ctx, c, cfg)
-	if err != nil {
-		return nil, err
-	}
-	rep.Settings["per-example CSVs"] = strings.Join(res.Files, ", ")
-	if !res.Complete {
-		rep.Findings = append(rep.Findings, shardNote(c, res.Files...))
+// Report saves the figures and the table and states the findings; for a run over one shard only it
+// says what to merge.
+func (r *OnePixelResult) Report(c Common) (*Report, error) {
+	rep := newReport(c, "onepixel", "One-pixel attacks guided by FI, by the Jacobian norm and at random", r.Config)
+	rep.Settings["per-example CSVs"] = strings.Join(r.Files, ", ")
+	if !r.Complete {
+		rep.Findings = append(rep.Findings, shardNote(c, r.Files...))
 		return rep, nil
 	}
-	figs, err := res.Figures()
-	if err != nil {
-		return nil, err
-	}
-	rep.Findings = res.Findings()
-	return rep, saveAll(c, rep, figs, []ResultTable{res.Table()})
+	return saveResult(c, rep, r, r.Table())
 }

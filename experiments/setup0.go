@@ -7,10 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -47,14 +45,13 @@ import (
 // of misclassified images).
 
 func init() {
-	Register(Experiment{
+	register(Experiment{
 		Name:    "setup0",
 		Title:   "Setup 0: simulated outliers (FI vs Jacobian norms as outlier detectors)",
 		Paper:   "Shu & Zhu 2019",
 		Order:   0,
-		Run:     runSetup0Experiment,
 		Summary: "fine-tune on clean + simulated outliers, score FI and Jacobian norms, ROC and PR curves with AUCs",
-	})
+	}, DefaultSetup0Config, RunSetup0)
 }
 
 // Setup0Config configures Setup 0. DefaultSetup0Config gives the quick and paper settings; every
@@ -124,33 +121,12 @@ func DefaultSetup0Config(scale Scale, backendName string) Setup0Config {
 		cfg.FIBatch = 32
 		return cfg
 	}
-	if isPureGo(backendName) {
+	if pureGoBackend(backendName) {
 		cfg.Pool, cfg.PerClass, cfg.TrainPerClass = 600, 6, 5
 		cfg.ValidClean, cfg.Scored, cfg.MaxEpochs = 100, 100, 4
 		cfg.BatchSize, cfg.FIBatch, cfg.EvalBatch = 32, 16, 64
 	}
 	return cfg
-}
-
-// Quick-scale zoo models of the two families the paper compares, and the paper-scale training
-// directories that `fisens train` writes (see PaperModelRef).
-var quickPairRefs = quickPair()
-
-// PaperModelRef is where the paper-scale experiments look for a paper model trained on a dataset:
-// the training directory "runs/<arch>-<dataset>" (relative to the working directory), e.g.
-// `fisens train --arch resnet50 --data mnist --epochs 200 --out runs/resnet50-mnist`.
-func PaperModelRef(arch, dataset string) string {
-	return filepath.Join("runs", arch+"-"+dataset)
-}
-
-func paperPairRefs(dataset string) []string {
-	return []string{PaperModelRef("resnet50", dataset), PaperModelRef("densenet121", dataset)}
-}
-
-// isPureGo reports whether a resolved backend name is the pure-Go backend.
-func isPureGo(backendName string) bool {
-	name, _, _ := strings.Cut(backendName, ":")
-	return name == "go" || name == ""
 }
 
 func (cfg Setup0Config) check() error {
@@ -347,24 +323,22 @@ func RunSetup0(ctx context.Context, c Common, cfg Setup0Config) (*Setup0Result, 
 	names := make([]string, len(cfg.Models))
 	dataset, splitSeed := cfg.Dataset, int64(datasets.DefaultSplitSeed)
 	for i, ref := range cfg.Models {
-		lm, seed, err := loadSharedModel(c, ref, dataset)
+		lm, err := LoadModel(c, ref, dataset)
 		if err != nil {
 			return nil, fmt.Errorf("setup0: %w", err)
 		}
+		seed := lm.SplitSeed
 		if i == 0 {
 			dataset, splitSeed = lm.Dataset, seed
 		} else if seed != splitSeed {
 			return nil, fmt.Errorf("setup0: %s was trained with split seed %d, %s with %d: the clean training images would differ", ref, seed, cfg.Models[0], splitSeed)
 		}
-		orig[i], names[i] = lm.Model, refFileName(ref)
+		orig[i], names[i] = lm.Model, ModelName(ref)
 	}
-	if err := uniqueNames("setup0", cfg.Models, names); err != nil {
+	if err := uniqueNames("setup0", cfg.Models); err != nil {
 		return nil, err
 	}
-	opts := []datasets.Option{datasets.WithSplitSeed(splitSeed), datasets.WithProgress(c.Progress)}
-	if cfg.DataDir != "" {
-		opts = append(opts, datasets.WithDir(cfg.DataDir))
-	}
+	opts := append([]datasets.Option{datasets.WithSplitSeed(splitSeed)}, dataOptions(c, cfg.DataDir)...)
 	train, err := datasets.Load(dataset, datasets.SplitTrain, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("setup0: %w", err)
@@ -373,7 +347,7 @@ func RunSetup0(ctx context.Context, c Common, cfg Setup0Config) (*Setup0Result, 
 	if err != nil {
 		return nil, fmt.Errorf("setup0: %w", err)
 	}
-	pool := train.Subset(sampleSorted(train.Len(), cfg.Pool, c.Seed, streamSetup0Pool)).Rename(dataset + "/train-pool")
+	pool := train.Subset(datasets.SampleIndices(train.Len(), cfg.Pool, c.Seed, streamSetup0Pool)).Rename(dataset + "/train-pool")
 
 	// Bases: pool images that every model classifies correctly.
 	correct := make([]bool, pool.Len())
@@ -407,11 +381,11 @@ func RunSetup0(ctx context.Context, c Common, cfg Setup0Config) (*Setup0Result, 
 		return nil, fmt.Errorf("setup0: %w", err)
 	}
 	ftValid, err := datasets.Concat(dataset+"/setup0-finetune-valid",
-		valid.Subset(sampleSorted(valid.Len(), cfg.ValidClean, c.Seed, streamSetup0Valid)), vaOut)
+		valid.Subset(datasets.SampleIndices(valid.Len(), cfg.ValidClean, c.Seed, streamSetup0Valid)), vaOut)
 	if err != nil {
 		return nil, fmt.Errorf("setup0: %w", err)
 	}
-	neg := sampleSorted(pool.Len(), cfg.Scored, c.Seed, streamSetup0Scored)
+	neg := datasets.SampleIndices(pool.Len(), cfg.Scored, c.Seed, streamSetup0Scored)
 	c.Logf("setup0: %s pool %d (%d eligible bases), %d training + %d validation outliers, fine-tuning on %d images, scoring %d clean + %d outliers",
 		dataset, pool.Len(), eligible, trOut.Len(), vaOut.Len(), ftTrain.Len(), len(neg), trOut.Len())
 
@@ -541,7 +515,7 @@ func fineTuneEpochs(ctx context.Context, c Common, b compute.Backend, m *models.
 	}
 	if c.Shard.N > 1 && fineTunedEpochs(dir) < cfg.Epochs {
 		return nil, fmt.Errorf("shard %s: the fine-tuned model is not ready in %s; fine-tune once before the shards run "+
-			"(FISENS_SET='setup0.FineTuneOnly=true' fisens reproduce --only setup0, without --shard, into the same --out)", c.Shard, dir)
+			"(fisens reproduce --only setup0 --set setup0.FineTuneOnly=true, without --shard, into the same --out)", c.Shard, dir)
 	}
 	if tc.Resume {
 		c.Logf("setup0: reusing the fine-tuning run in %s", dir)
@@ -921,20 +895,6 @@ func (m Setup0Model) auc(measure string) MeasureAUC {
 	return MeasureAUC{Measure: measure, ROCAUC: math.NaN(), AP: math.NaN()}
 }
 
-// runSetup0Experiment is the registered wrapper: the scale's default configuration with the
-// overrides of $FISENS_SET (e.g. "setup0.Pool=2000; setup0.Scored=500"), run, report.
-func runSetup0Experiment(ctx context.Context, c Common) (*Report, error) {
-	cfg := DefaultSetup0Config(c.Scale, backend.Name(c.Backend))
-	if err := ApplyOverrides("setup0", &cfg, os.Getenv(OverridesEnv)); err != nil {
-		return nil, err
-	}
-	res, err := RunSetup0(ctx, c, cfg)
-	if err != nil {
-		return nil, err
-	}
-	return res.Report(c)
-}
-
 // Report saves the figures (OutDir/setup0/rocpr-MODEL.{svg,png}) and the AUC table, and states
 // the findings computed from the results. For an incomplete (sharded) run it only says what to
 // merge.
@@ -1046,109 +1006,6 @@ const (
 	streamSetup2Images = 0x5e72_0001
 	streamTable1       = 0x7ab1_0001
 )
-
-// sampleSorted returns k indices drawn uniformly without replacement from 0..n-1, sorted, from a
-// PCG generator seeded with (seed, stream); k ≤ 0 or k ≥ n returns all of 0..n-1.
-func sampleSorted(n, k int, seed int64, stream uint64) []int {
-	if k <= 0 || k >= n {
-		idx := make([]int, n)
-		for i := range idx {
-			idx[i] = i
-		}
-		return idx
-	}
-	idx := rand.New(rand.NewPCG(uint64(seed), stream)).Perm(n)[:k]
-	sort.Ints(idx)
-	return idx
-}
-
-// refFileName returns a short, file-name-safe name for a model reference: the zoo name, or the
-// directory's base name (the training directory's for DIR/best).
-func refFileName(ref string) string {
-	name, isZoo := strings.CutPrefix(ref, models.ZooPrefix)
-	if !isZoo {
-		name = filepath.Clean(name)
-		if base := filepath.Base(name); base == models.BestDir || base == models.LastDir {
-			name = filepath.Dir(name)
-		}
-		name = filepath.Base(name)
-	}
-	var b strings.Builder
-	for _, r := range name {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
-			b.WriteRune(r)
-		default:
-			b.WriteByte('-')
-		}
-	}
-	if b.Len() == 0 {
-		return "model"
-	}
-	return b.String()
-}
-
-// uniqueNames fails if two model references map to the same file name.
-func uniqueNames(exp string, refs, names []string) error {
-	seen := map[string]string{}
-	for i, n := range names {
-		if prev, dup := seen[n]; dup {
-			return fmt.Errorf("%s: models %q and %q would share the output name %q; rename one directory", exp, prev, refs[i], n)
-		}
-		seen[n] = refs[i]
-	}
-	return nil
-}
-
-// loadTrainedModel loads a model reference and the dataset and split seed it was trained on. A
-// non-empty dataset must match the recorded one; a model that records none uses dataset (which
-// must then be given) and the default split seed.
-func loadTrainedModel(ref, dataset string) (*models.Model, string, int64, error) {
-	m, err := models.Load(ref)
-	if err != nil {
-		return nil, "", 0, err
-	}
-	ds, seed, ok := models.TrainedOn(ref)
-	switch {
-	case !ok && dataset == "":
-		return nil, "", 0, fmt.Errorf("model %s does not record its training dataset: name the dataset in the configuration", ref)
-	case !ok:
-		ds, seed = dataset, datasets.DefaultSplitSeed
-	case dataset != "" && !sameDataset(ds, dataset):
-		return nil, "", 0, fmt.Errorf("model %s was trained on %s, the configuration asks for %s", ref, ds, dataset)
-	}
-	if dataset != "" {
-		ds = dataset
-	}
-	return m, ds, seed, nil
-}
-
-// loadSharedModel loads ref through LoadModel's process-wide cache (so consecutive experiments
-// share the model and its compiled graphs; never change its weights: Clone it first) and returns
-// the split seed it was trained with. dataset as in loadTrainedModel.
-func loadSharedModel(c Common, ref, dataset string) (*LoadedModel, int64, error) {
-	ds, seed, ok := models.TrainedOn(ref)
-	switch {
-	case !ok:
-		seed = datasets.DefaultSplitSeed
-	case dataset != "" && !sameDataset(ds, dataset):
-		return nil, 0, fmt.Errorf("model %s was trained on %s, the configuration asks for %s", ref, ds, dataset)
-	}
-	lm, err := LoadModel(c, ref, dataset)
-	if err != nil {
-		return nil, 0, err
-	}
-	return lm, seed, nil
-}
-
-// sameDataset compares dataset names loosely ("mnist" = "MNIST"; "mnist (…)" = "mnist").
-func sameDataset(a, b string) bool {
-	norm := func(s string) string {
-		s, _, _ = strings.Cut(strings.ToLower(strings.TrimSpace(s)), " ")
-		return strings.ReplaceAll(s, "_", "-")
-	}
-	return norm(a) == norm(b)
-}
 
 // claimRunDir records what determines an experiment's results (as JSON) in dir/run.json, or checks
 // that the earlier run whose results dir holds was made with the same settings, so that resuming

@@ -6,7 +6,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -48,7 +47,7 @@ var (
 
 // tinyVersion names the cached tiny models; change it when the tiny architecture or its training
 // changes.
-const tinyVersion = "v1"
+const tinyVersion = "v2" // v2: trained on a subset drawn by datasets.SampleIndices
 
 // tinyModels returns the references of two tiny CNNs trained briefly on an MNIST subset (training
 // directories "tiny-a" and "tiny-b"). They are made once and cached in the system's temporary
@@ -71,7 +70,7 @@ func tinyModels(t *testing.T) []string {
 			tinyErr = err
 			return
 		}
-		sub := train.Subset(sampleSorted(train.Len(), 1024, 99, 1))
+		sub := train.Subset(datasets.SampleIndices(train.Len(), 1024, 99, 1))
 		b, err := backend.New("")
 		if err != nil {
 			tinyErr = err
@@ -401,27 +400,9 @@ func TestHelpers(t *testing.T) {
 		"runs/resnet50-mnist/best": "resnet50-mnist",
 		"/tmp/a b/c:d":             "c-d",
 	} {
-		if got := refFileName(ref); got != want {
-			t.Errorf("refFileName(%q) = %q, want %q", ref, got, want)
+		if got := ModelName(ref); got != want {
+			t.Errorf("ModelName(%q) = %q, want %q", ref, got, want)
 		}
-	}
-	s := sampleSorted(100, 10, 1, 2)
-	if len(s) != 10 {
-		t.Fatalf("sampleSorted: %d indices, want 10", len(s))
-	}
-	for i := 1; i < len(s); i++ {
-		if s[i] <= s[i-1] || s[i] >= 100 {
-			t.Fatalf("sampleSorted: %v is not sorted, distinct and in range", s)
-		}
-	}
-	if s2 := sampleSorted(100, 10, 1, 2); !slices.Equal(s, s2) {
-		t.Errorf("sampleSorted is not deterministic: %v, %v", s, s2)
-	}
-	if s3 := sampleSorted(100, 10, 1, 3); slices.Equal(s, s3) {
-		t.Errorf("another stream gave the same subset %v", s3)
-	}
-	if all := sampleSorted(5, 0, 1, 2); len(all) != 5 || all[4] != 4 {
-		t.Errorf("sampleSorted(5, 0) = %v, want 0..4", all)
 	}
 	dir := t.TempDir()
 	if err := claimRunDir(dir, "x", map[string]int{"a": 1}); err != nil {

@@ -32,14 +32,13 @@ import (
 // from the same Jacobians so the two readings can be compared.
 
 func init() {
-	Register(Experiment{
+	register(Experiment{
 		Name:    "setup2",
 		Title:   "Setup 2: FI of parameter perturbations (all parameters, each layer)",
 		Paper:   "Shu & Zhu 2019",
 		Order:   20,
-		Run:     runSetup2Experiment,
 		Summary: "FI of perturbing all parameters and each trainable layer, with ranks and the odds bound",
-	})
+	}, DefaultSetup2Config, RunSetup2)
 }
 
 // Setup2Config configures Setup 2.
@@ -67,7 +66,7 @@ func DefaultSetup2Config(scale Scale, backendName string) Setup2Config {
 				cfg.Models = append(cfg.Models, ref)
 			}
 		}
-	case isPureGo(backendName):
+	case pureGoBackend(backendName):
 		cfg.Images = 12
 	}
 	return cfg
@@ -168,9 +167,9 @@ func RunSetup2(ctx context.Context, c Common, cfg Setup2Config) (*Setup2Result, 
 	}
 	names := make([]string, len(cfg.Models))
 	for i, ref := range cfg.Models {
-		names[i] = refFileName(ref)
+		names[i] = ModelName(ref)
 	}
-	if err := uniqueNames("setup2", cfg.Models, names); err != nil {
+	if err := uniqueNames("setup2", cfg.Models); err != nil {
 		return nil, err
 	}
 	res := &Setup2Result{Config: cfg, Complete: true}
@@ -186,7 +185,7 @@ func RunSetup2(ctx context.Context, c Common, cfg Setup2Config) (*Setup2Result, 
 }
 
 func runSetup2Model(ctx context.Context, c Common, cfg Setup2Config, ref, name, dir string) (*Setup2Model, error) {
-	lm, splitSeed, err := loadSharedModel(c, ref, cfg.Dataset)
+	lm, err := LoadModel(c, ref, cfg.Dataset)
 	if err != nil {
 		return nil, err
 	}
@@ -208,21 +207,11 @@ func runSetup2Model(ctx context.Context, c Common, cfg Setup2Config, ref, name, 
 			return nil, err
 		}
 	}
-	opts := []datasets.Option{datasets.WithSplitSeed(splitSeed), datasets.WithProgress(c.Progress)}
-	if cfg.DataDir != "" {
-		opts = append(opts, datasets.WithDir(cfg.DataDir))
-	}
-	train, err := datasets.Load(dataset, datasets.SplitTrain, opts...)
+	train, err := lm.Set(datasets.SplitTrain, dataOptions(c, cfg.DataDir)...)
 	if err != nil {
 		return nil, err
 	}
-	if err := m.CheckData(train); err != nil {
-		return nil, err
-	}
-	scale, err := m.InputScale()
-	if err != nil {
-		return nil, err
-	}
+	scale := lm.Scale
 	layers, err := an.Layers(nil)
 	if err != nil {
 		return nil, err
@@ -231,7 +220,7 @@ func runSetup2Model(ctx context.Context, c Common, cfg Setup2Config, ref, name, 
 	for _, l := range layers {
 		sm.Params += l.Params
 	}
-	idx := sampleSorted(train.Len(), cfg.Images, c.Seed, streamSetup2Images)
+	idx := datasets.SampleIndices(train.Len(), cfg.Images, c.Seed, streamSetup2Images)
 	base := filepath.Join(dir, "param-fi-"+name+".csv")
 	if err := mergeShards(c, base, "index", "group"); err != nil {
 		return nil, err
@@ -248,7 +237,6 @@ func runSetup2Model(ctx context.Context, c Common, cfg Setup2Config, ref, name, 
 			todo = append(todo, i)
 		}
 	}
-	h, w, ch := train.Dims()
 	exact := fisens.ParamOptions{Options: fisens.Options{Objective: fisens.LogProbTrue}, Form: cfg.Form}
 	authors := exact
 	authors.Options = fisens.Options{Objective: fisens.LogProbTrue, Convention: fisens.Authors, Eps: cfg.AuthorsEps}
@@ -258,11 +246,10 @@ func runSetup2Model(ctx context.Context, c Common, cfg Setup2Config, ref, name, 
 			bar.Done()
 			return nil, err
 		}
-		x, err := train.ReadBatch([]int{i}, scale)
+		batch, err := ReadBatch(train, []int{i}, scale, 0)
 		if err != nil {
 			return nil, err
 		}
-		batch := fisens.Batch{X: x, Shape: []int{1, h, w, ch}, Labels: []int{train.Label(i)}}
 		ex, err := an.ParamFI(batch, exact)
 		if err != nil {
 			return nil, fmt.Errorf("image %d: %w", i, err)
@@ -634,20 +621,6 @@ func finiteOr(v, def float64) float64 {
 		return def
 	}
 	return v
-}
-
-// runSetup2Experiment is the registered wrapper: the scale's default configuration with the
-// overrides of $FISENS_SET (e.g. "setup2.Images=500; setup2.Authors=false"), run, report.
-func runSetup2Experiment(ctx context.Context, c Common) (*Report, error) {
-	cfg := DefaultSetup2Config(c.Scale, backend.Name(c.Backend))
-	if err := ApplyOverrides("setup2", &cfg, os.Getenv(OverridesEnv)); err != nil {
-		return nil, err
-	}
-	res, err := RunSetup2(ctx, c, cfg)
-	if err != nil {
-		return nil, err
-	}
-	return res.Report(c)
 }
 
 // Report saves the figures (OutDir/setup2/all-params and layers-MODEL) and the per-layer table,
