@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/fisens/fisens/figures"
-	"github.com/fisens/fisens/internal/rows"
+	"github.com/fisens/fisens/results"
 )
 
 // Scale is the size of a run: Quick runs on a fresh 2-core machine in minutes (real MNIST, zoo
@@ -39,12 +39,15 @@ func ParseScale(s string) (Scale, error) {
 // Common holds the settings every experiment shares. Experiment-specific sizes live in each
 // experiment's own Config, whose defaults depend on Scale.
 type Common struct {
-	Scale    Scale      // quick (default) or paper
-	OutDir   string     // where figures (SVG + PNG), tables (CSV) and resumable results go
-	Backend  string     // GoMLX backend flag ("" → $GOMLX_BACKEND → go)
-	Seed     int64      // seed of every random choice
-	Shard    rows.Shard // for per-example work: compute only this shard (merge with `fisens merge`)
-	Progress io.Writer  // progress bars and log lines (nil: silent)
+	Scale    Scale         // quick (default) or paper
+	OutDir   string        // where figures (SVG + PNG), tables (CSV) and resumable results go
+	Backend  string        // GoMLX backend flag ("" → $GOMLX_BACKEND → go)
+	Seed     int64         // seed of every random choice
+	Shard    results.Shard // for per-example work: compute only this shard (merge with `fisens merge`)
+	Progress io.Writer     // progress bars and log lines (nil: silent)
+	// Overrides change the registered experiments' default configurations (`fisens reproduce
+	// --set`); RunX functions take their Config directly and ignore them.
+	Overrides Overrides
 }
 
 // Logf writes a log line to c.Progress.
@@ -128,6 +131,13 @@ type Experiment struct {
 	Order   int    // position in `fisens reproduce` and the index
 	Run     func(ctx context.Context, c Common) (*Report, error)
 	Summary string
+	// OneShard marks an experiment that shows a few images: shard 0 of a sharded run computes
+	// them, and the other shards have nothing to do.
+	OneShard bool
+
+	// checkOverrides applies overrides to a default configuration, so that ParseOverrides
+	// reports a bad field or value before anything runs (nil: not checked).
+	checkOverrides func(Overrides) error
 }
 
 var (

@@ -10,8 +10,9 @@ import (
 	"time"
 
 	"github.com/fisens/fisens/backend"
+	"github.com/fisens/fisens/datasets"
 	"github.com/fisens/fisens/experiments"
-	"github.com/fisens/fisens/internal/rows"
+	"github.com/fisens/fisens/results"
 )
 
 func init() {
@@ -28,7 +29,7 @@ func runReproduce(args []string) error {
 	seed := fs.Int64("seed", 1, "seed of every random choice")
 	shard := fs.String("shard", "", "i/n: per-example work of this shard only (merge the CSVs with `fisens merge`)")
 	var sets []string
-	fs.Func("set", "override a setting: experiment.Field=value (repeatable; also \"a.X=1; b.Y=2\"); added to $"+experiments.OverridesEnv, func(v string) error {
+	fs.Func("set", "override a setting: experiment.Field=value (repeatable; also \"a.X=1; b.Y=2\")", func(v string) error {
 		sets = append(sets, v)
 		return nil
 	})
@@ -45,7 +46,7 @@ func runReproduce(args []string) error {
 	if err != nil {
 		return err
 	}
-	sh, err := rows.ParseShard(*shard)
+	sh, err := results.ParseShard(*shard)
 	if err != nil {
 		return err
 	}
@@ -60,20 +61,19 @@ func runReproduce(args []string) error {
 			todo = append(todo, e)
 		}
 	}
-	if len(sets) > 0 {
-		spec := strings.Join(sets, "; ")
-		if prev := os.Getenv(experiments.OverridesEnv); prev != "" {
-			spec = prev + "; " + spec
-		}
-		os.Setenv(experiments.OverridesEnv, spec)
-	}
-	if err := experiments.CheckOverrides(os.Getenv(experiments.OverridesEnv)); err != nil {
+	overrides, err := experiments.ParseOverrides(sets...)
+	if err != nil {
 		return err
 	}
 	if _, err := backend.New(*backendFlag); err != nil {
 		return err
 	}
-	c := experiments.Common{Scale: sc, OutDir: *out, Backend: backend.Name(*backendFlag), Seed: *seed, Shard: sh, Progress: os.Stderr}
+	// Every experiment reads MNIST at both scales: stop before anything runs, with one message,
+	// rather than fail every experiment with the same long error.
+	if _, err := datasets.Locate(datasets.MNIST); err != nil {
+		return fmt.Errorf("reproduce needs MNIST and stops before running anything: %w", err)
+	}
+	c := experiments.Common{Scale: sc, OutDir: *out, Backend: backend.Name(*backendFlag), Seed: *seed, Shard: sh, Progress: os.Stderr, Overrides: overrides}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	var reports []*experiments.Report
@@ -84,6 +84,10 @@ func runReproduce(args []string) error {
 		t := time.Now()
 		r, err := e.Run(ctx, c)
 		if err != nil {
+			if datasets.IsNotFound(err) {
+				// Missing data fails every later experiment the same way: stop here.
+				return fmt.Errorf("%s stopped the run: %w", e.Name, err)
+			}
 			c.Logf("!! %s failed: %v", e.Name, err)
 			failed = append(failed, fmt.Sprintf("%s: %v", e.Name, err))
 			if ctx.Err() != nil {
