@@ -262,8 +262,8 @@ func (t *Table) readBase(base string, want meta) error {
 
 // checkMeta compares a table's recorded settings file with what a run wants.
 func checkMeta(path string, rec, want meta) error {
-	if diff := rec.Settings.Diff(want.Settings); len(diff) > 0 {
-		return settingsError(path, rec.Settings, want.Settings, diff)
+	if len(rec.Settings.Diff(want.Settings)) > 0 {
+		return settingsError(path, rec.Settings, want.Settings)
 	}
 	if rec.legacy {
 		return nil
