@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -36,14 +35,14 @@ import (
 //     to be an artefact of the threshold.
 
 func init() {
-	Register(Experiment{
-		Name:    "informative",
-		Title:   "Where FI is informative: low-rank perturbations, Cook and Jacobian norms, and the rank cut",
-		Paper:   "Shu & Zhu 2019 (beyond the paper)",
-		Order:   55,
-		Run:     runInformativeExperiment,
-		Summary: "single pixels, border patches, per-filter/per-channel scaling, layers whose rank drops; FI vs odds, Jacobian norms and Cook; rank-cut sensitivity",
-	})
+	register(Experiment{
+		Name:     "informative",
+		Title:    "Where FI is informative: low-rank perturbations, Cook and Jacobian norms, and the rank cut",
+		Paper:    "Shu & Zhu 2019 (beyond the paper)",
+		Order:    55,
+		OneShard: true,
+		Summary:  "single pixels, border patches, per-filter/per-channel scaling, layers whose rank drops; FI vs odds, Jacobian norms and Cook; rank-cut sensitivity",
+	}, DefaultInformativeConfig, RunInformative)
 }
 
 // DefaultRankCuts are the relative eigenvalue thresholds of the rank-cut sensitivity.
@@ -229,7 +228,7 @@ func informativeModel(ctx context.Context, c Common, cfg InformativeConfig, lm *
 	K := lm.K()
 	m := InformativeModel{Name: lm.Name, Dataset: lm.Dataset, K: K, AtBound: map[string][]int{}, Total: map[string]int{},
 		LowRankLayers: map[string]int{}, LayerParams: map[string]int{}}
-	idx := SampleIndices(set.Len(), cfg.Images, c.Seed)
+	idx := datasets.SampleIndices(set.Len(), cfg.Images, c.Seed, streamExamples)
 	opt := fisens.Options{} // f = log π_(true label), exact, default cut
 	an := lm.Analyzer
 	count := func(kind string, M, z []float64, y int) error {
@@ -268,7 +267,7 @@ func informativeModel(ctx context.Context, c Common, cfg InformativeConfig, lm *
 			return m, err
 		}
 		part := idx[lo:min(lo+batch, len(idx))]
-		bt, err := paddedBatch(set, part, batch, lm.Scale, h, w, ch)
+		bt, err := ReadBatch(set, part, lm.Scale, batch)
 		if err != nil {
 			return m, err
 		}
@@ -333,7 +332,7 @@ func informativeModel(ctx context.Context, c Common, cfg InformativeConfig, lm *
 	}
 	// Cook's curvature from the Jacobian against double backpropagation.
 	if cfg.CookChecks > 0 {
-		bt, err := paddedBatch(set, idx[:1], 1, lm.Scale, h, w, ch)
+		bt, err := ReadBatch(set, idx[:1], lm.Scale, 1)
 		if err != nil {
 			return m, err
 		}
@@ -354,7 +353,7 @@ func informativeModel(ctx context.Context, c Common, cfg InformativeConfig, lm *
 		}
 	}
 	// Channel scaling of a few layers.
-	bt0, err := paddedBatch(set, idx[:1], 1, lm.Scale, h, w, ch)
+	bt0, err := ReadBatch(set, idx[:1], lm.Scale, 1)
 	if err != nil {
 		return m, err
 	}
@@ -378,7 +377,7 @@ func informativeModel(ctx context.Context, c Common, cfg InformativeConfig, lm *
 			if err := ctx.Err(); err != nil {
 				return m, err
 			}
-			bt, err := paddedBatch(set, []int{i}, 1, lm.Scale, h, w, ch)
+			bt, err := ReadBatch(set, []int{i}, lm.Scale, 1)
 			if err != nil {
 				return m, err
 			}
@@ -420,7 +419,7 @@ func informativeModel(ctx context.Context, c Common, cfg InformativeConfig, lm *
 		if err := ctx.Err(); err != nil {
 			return m, err
 		}
-		bt, err := paddedBatch(set, []int{i}, 1, lm.Scale, h, w, ch)
+		bt, err := ReadBatch(set, []int{i}, lm.Scale, 1)
 		if err != nil {
 			return m, err
 		}
@@ -814,27 +813,10 @@ func nan0(v float64) float64 {
 	return v
 }
 
-// runInformativeExperiment is the registered wrapper.
-func runInformativeExperiment(ctx context.Context, c Common) (*Report, error) {
-	cfg := DefaultInformativeConfig(c.Scale, c.Backend)
-	if err := ApplyOverrides("informative", &cfg, os.Getenv(OverridesEnv)); err != nil {
-		return nil, err
-	}
-	rep := newReport(c, "informative", "Where FI is informative: low-rank perturbations, Cook and Jacobian norms, and the rank cut", cfg)
-	if c.Shard.N > 1 && c.Shard.I != 0 {
-		rep.Findings = append(rep.Findings, fmt.Sprintf("shard %s: nothing to do (a few images; shard 0 computes them)", c.Shard))
-		return rep, nil
-	}
-	res, err := RunInformative(ctx, c, cfg)
-	if err != nil {
-		return nil, err
-	}
-	figs, err := res.Figures()
-	if err != nil {
-		return nil, err
-	}
-	rep.Findings = res.Findings()
-	return rep, saveAll(c, rep, figs, []ResultTable{res.Table(), res.RankCutTable()})
+// Report saves the figures and the tables and states the findings.
+func (r *InformativeResult) Report(c Common) (*Report, error) {
+	rep := newReport(c, "informative", "Where FI is informative: low-rank perturbations, Cook and Jacobian norms, and the rank cut", r.Config)
+	return saveResult(c, rep, r, r.Table(), r.RankCutTable())
 }
 
 // resultOfPoint is the fisens.Result view of a point (for AtBound).
