@@ -36,6 +36,8 @@ onnx-fixtures: ## regenerate the ONNX fixtures, PyTorch float64 references and t
 bench-fi: ## print the FI cost benchmarks (small ResNet) on the pure-Go and ONNX Runtime backends
 	$(GO) test -run '^$$' -bench . -benchtime 5x ./fisens/
 	source <(scripts/install-onnxruntime.sh | grep export) && $(GO) test -tags onnx -run '^$$' -bench . -benchtime 20x ./fisens/
+	if env_xla=$$(scripts/install-xla.sh | grep export); then eval "$$env_xla" && $(GO) test -tags xla -run '^$$' -bench . -benchtime 20x ./fisens/; \
+	  else echo "bench-fi: XLA CPU plugin not installable: xla:cpu skipped"; fi
 
 # ---- Notebooks (GoNB + Jupyter); see notebooks/README.md ----------------------------------------
 NOTEBOOKS ?=
