@@ -12,8 +12,9 @@ test: ## the whole test suite: vet, unit tests (pure Go), ONNX Runtime tests, fu
 unit: ## unit tests only, pure-Go backend (fast)
 	$(GO) test ./...
 
-reproduce: ## the main job: every experiment at quick scale into out/reproduce/ (ONNX Runtime when installable, else pure Go)
-	scripts/reproduce.sh
+REPRODUCE_ARGS ?=
+reproduce: ## the main job: every experiment at quick scale into out/reproduce/ (ONNX Runtime when installable, else pure Go); REPRODUCE_ARGS="--only setup1" for a part
+	scripts/reproduce.sh $(REPRODUCE_ARGS)
 
 readme-figures: ## copy the README's figures from out/reproduce (after make reproduce) into docs/img/
 	scripts/readme-figures.sh

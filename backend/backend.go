@@ -4,7 +4,7 @@
 // The pure-Go backend is always compiled in. ONNX Runtime ("onnx:cpu") is compiled in with the
 // build tag `onnx` and needs libonnxruntime (scripts/install-onnxruntime.sh installs it from the npm
 // registry). XLA ("xla:cpu", "xla:cuda") is compiled in with the build tag `xla` and needs a PJRT
-// plugin the user provides.
+// plugin: scripts/install-xla.sh installs XLA's CPU plugin from PyPI (CUDA: the user provides one).
 package backend
 
 import (
@@ -49,7 +49,7 @@ func New(flag string) (compute.Backend, error) {
 	name, _, _ := strings.Cut(cfg, ":")
 	if !Available(name) {
 		return nil, fmt.Errorf("backend %q is not compiled in (available: %s); ONNX Runtime needs `-tags onnx` "+
-			"and scripts/install-onnxruntime.sh, XLA needs `-tags xla` and a PJRT plugin", cfg, strings.Join(List(), ", "))
+			"and scripts/install-onnxruntime.sh, XLA needs `-tags xla` and scripts/install-xla.sh", cfg, strings.Join(List(), ", "))
 	}
 	var b compute.Backend
 	var err error

@@ -12,6 +12,10 @@ type OutlierConfig struct {
 	MaxShift      int              // s: shifts are integers in [−s, s] on both axes (default 4; negative: no shift)
 	Seed          int64            // seed of every random choice
 	Keep          func(i int) bool // which examples of src may be a base (e.g. both models classify it correctly); nil: all
+	// DisjointPartners draws each partner without replacement from the images of other classes that
+	// are not bases (the authors' code, shu-hai/SA_DNN); false: uniformly, with replacement, from every
+	// image of another class (bases included).
+	DisjointPartners bool
 }
 
 // DefaultOutlierConfig returns the paper's setting: 300 per class, 270 train + 30 validation, s = 4.
@@ -87,7 +91,13 @@ func MakeOutliers(src *Set, cfg OutlierConfig) (train, valid *Set, prov []Outlie
 	}
 	r := newRNG(cfg.Seed, outlierStream)
 	var trainProv, validProv []Outlier
-	for k := 0; k < K; k++ {
+	if cfg.DisjointPartners {
+		var err error
+		if trainProv, validProv, err = disjointOutliers(src, cfg, r, cands, s); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	for k := 0; k < K && !cfg.DisjointPartners; k++ {
 		if len(cands[k]) < cfg.PerClass {
 			return nil, nil, nil, fmt.Errorf("datasets: MakeOutliers: class %d of %s has %d eligible base images, want %d (PerClass)",
 				k, src.Name(), len(cands[k]), cfg.PerClass)
@@ -152,6 +162,75 @@ func MakeOutliers(src *Set, cfg OutlierConfig) (train, valid *Set, prov []Outlie
 		return nil, nil, nil, err
 	}
 	return train, valid, append(trainProv, validProv...), nil
+}
+
+// disjointOutliers is MakeOutliers with DisjointPartners: every class's bases are drawn first, then
+// each outlier's partner is drawn uniformly, without replacement, from the remaining non-base images
+// of the other classes.
+func disjointOutliers(src *Set, cfg OutlierConfig, r *rng, cands [][]int, s int) (trainProv, validProv []Outlier, err error) {
+	K := src.NumClasses()
+	bases := make([][2][]int, K)
+	isBase := make(map[int]bool)
+	for k := 0; k < K; k++ {
+		if len(cands[k]) < cfg.PerClass {
+			return nil, nil, fmt.Errorf("datasets: MakeOutliers: class %d of %s has %d eligible base images, want %d (PerClass)",
+				k, src.Name(), len(cands[k]), cfg.PerClass)
+		}
+		chosen := append([]int(nil), r.choose(cands[k], cfg.PerClass)...)
+		tr, va := chosen[:cfg.TrainPerClass], chosen[cfg.TrainPerClass:]
+		sort.Ints(tr)
+		sort.Ints(va)
+		bases[k] = [2][]int{tr, va}
+		for _, b := range chosen {
+			isBase[b] = true
+		}
+	}
+	avail := make([][]int, K) // non-base images by class, not yet used as a partner
+	for i := 0; i < src.Len(); i++ {
+		if !isBase[i] {
+			avail[src.Label(i)] = append(avail[src.Label(i)], i)
+		}
+	}
+	for k := 0; k < K; k++ {
+		for part, bs := range bases[k] {
+			for _, b := range bs {
+				others := 0
+				for c := range avail {
+					if c != k {
+						others += len(avail[c])
+					}
+				}
+				if others == 0 {
+					return nil, nil, fmt.Errorf("datasets: MakeOutliers: %s has too few non-base images of other classes for %d partners drawn without replacement",
+						src.Name(), K*cfg.PerClass)
+				}
+				j, c := r.intn(others), 0
+				for ; ; c++ {
+					if c == k {
+						continue
+					}
+					if j < len(avail[c]) {
+						break
+					}
+					j -= len(avail[c])
+				}
+				p := avail[c][j]
+				last := len(avail[c]) - 1
+				avail[c][j], avail[c] = avail[c][last], avail[c][:last]
+				o := Outlier{Train: part == 0, Label: k, Base: b, Partner: p, PartnerLabel: src.Label(p),
+					BaseShift:    [2]int{r.rangeInt(-s, s), r.rangeInt(-s, s)},
+					PartnerShift: [2]int{r.rangeInt(-s, s), r.rangeInt(-s, s)}}
+				if part == 0 {
+					o.Index = len(trainProv)
+					trainProv = append(trainProv, o)
+				} else {
+					o.Index = len(validProv)
+					validProv = append(validProv, o)
+				}
+			}
+		}
+	}
+	return trainProv, validProv, nil
 }
 
 // Shift writes into dst (h*w*c bytes, HWC) the image img moved down by shift[0] rows and right by

@@ -147,3 +147,40 @@ func TestMakeOutliersRealMNIST(t *testing.T) {
 		t.Error("source index of an outlier is not its base's")
 	}
 }
+
+func TestMakeOutliersDisjointPartners(t *testing.T) {
+	src := smallSource(t) // 12 per class
+	cfg := OutlierConfig{PerClass: 5, TrainPerClass: 4, MaxShift: 1, Seed: 4, DisjointPartners: true}
+	train, valid, prov, err := MakeOutliers(src, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if train.Len() != 40 || valid.Len() != 10 || len(prov) != 50 {
+		t.Fatalf("sizes %d + %d, %d records", train.Len(), valid.Len(), len(prov))
+	}
+	bases, partners := map[int]bool{}, map[int]bool{}
+	for _, o := range prov {
+		bases[o.Base] = true
+	}
+	for _, o := range prov {
+		switch {
+		case bases[o.Partner]:
+			t.Fatalf("partner %d is a base", o.Partner)
+		case partners[o.Partner]:
+			t.Fatalf("partner %d drawn twice", o.Partner)
+		case o.PartnerLabel == o.Label || src.Label(o.Partner) != o.PartnerLabel || src.Label(o.Base) != o.Label:
+			t.Fatalf("labels: %+v", o)
+		}
+		partners[o.Partner] = true
+	}
+	// Deterministic.
+	_, _, prov2, _ := MakeOutliers(src, cfg)
+	for i := range prov {
+		if prov[i] != prov2[i] {
+			t.Fatal("not deterministic")
+		}
+	}
+	if _, _, _, err := MakeOutliers(src, OutlierConfig{PerClass: 7, TrainPerClass: 5, Seed: 4, DisjointPartners: true}); err == nil {
+		t.Fatal("70 bases leave 50 non-bases for 70 partners: want an error")
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/fisens/fisens/datasets"
 	"github.com/fisens/fisens/figures"
 	"github.com/fisens/fisens/fisens"
+	"github.com/fisens/fisens/fisens/weights"
 	"github.com/fisens/fisens/internal/progress"
 	"github.com/fisens/fisens/internal/rows"
 	"github.com/fisens/fisens/models"
@@ -27,7 +28,7 @@ import (
 
 // Cheney, Schrimpf & Kreiman (2017), SPEC B: how much accuracy a trained network keeps when one
 // layer's weights are knocked out or made noisy. For every model, layer, perturbation type and
-// magnitude q, Draws seeded random perturbations (fisens.PerturbLayer) are applied to a copy of the
+// magnitude q, Draws seeded random perturbations (weights.PerturbLayer) are applied to a copy of the
 // model's weights and the top-1 and top-5 accuracy are measured on a seeded subset of the test set.
 // The summary is the q at which a layer loses half of its accuracy above chance, and a robustness
 // score (the mean, over the q grid, of the fraction of the above-chance accuracy kept).
@@ -51,15 +52,15 @@ func init() {
 
 // CheneyPerturbation is one perturbation type of the sweep and its grid of magnitudes.
 type CheneyPerturbation struct {
-	Kind   fisens.WeightPerturbKind
-	Target fisens.WeightTarget // kernel+bias (the authors' code), kernel or bias; node knockout ignores it
-	Qs     []float64           // magnitudes (q = 0 is the unperturbed model, measured once)
+	Kind   weights.Kind
+	Target weights.Target // kernel+bias (the authors' code), kernel or bias; node knockout ignores it
+	Qs     []float64      // magnitudes (q = 0 is the unperturbed model, measured once)
 }
 
 // Name returns e.g. "synapse knockout (kernel+bias)".
 func (p CheneyPerturbation) Name() string {
 	n := strings.ReplaceAll(p.Kind.String(), "-", " ")
-	if p.Kind == fisens.NodeKnockout {
+	if p.Kind == weights.NodeKnockout {
 		return n
 	}
 	return n + " (" + p.Target.String() + ")"
@@ -67,7 +68,7 @@ func (p CheneyPerturbation) Name() string {
 
 // key is the perturbation's identifier in result files.
 func (p CheneyPerturbation) key() string {
-	if p.Kind == fisens.NodeKnockout {
+	if p.Kind == weights.NodeKnockout {
 		return p.Kind.String()
 	}
 	return p.Kind.String() + "/" + p.Target.String()
@@ -104,9 +105,9 @@ func DefaultCheneyConfig(scale Scale, backendName string) CheneyConfig {
 			models.ZooPrefix + "resnet-small-mnist", models.ZooPrefix + "densenet-small-mnist"},
 		TestImages: 200,
 		Perturbations: []CheneyPerturbation{
-			{Kind: fisens.SynapseKnockout, Target: fisens.KernelAndBias, Qs: cheneyKnockoutQs},
-			{Kind: fisens.NodeKnockout, Qs: cheneyKnockoutQs},
-			{Kind: fisens.GaussianNoise, Target: fisens.KernelAndBias, Qs: cheneyNoiseQs},
+			{Kind: weights.SynapseKnockout, Target: weights.KernelAndBias, Qs: cheneyKnockoutQs},
+			{Kind: weights.NodeKnockout, Qs: cheneyKnockoutQs},
+			{Kind: weights.GaussianNoise, Target: weights.KernelAndBias, Qs: cheneyNoiseQs},
 		},
 		Draws:      3,
 		LayerKinds: []string{"conv", "dense"},
@@ -120,13 +121,13 @@ func DefaultCheneyConfig(scale Scale, backendName string) CheneyConfig {
 		cfg.TestImages, cfg.Draws, cfg.MaxLayers, cfg.FIImages = 0, 5, 0, 500
 		for i := range cfg.Perturbations {
 			cfg.Perturbations[i].Qs = cheneyKnockoutQsPaper
-			if cfg.Perturbations[i].Kind == fisens.GaussianNoise {
+			if cfg.Perturbations[i].Kind == weights.GaussianNoise {
 				cfg.Perturbations[i].Qs = cheneyNoiseQsPaper
 			}
 		}
 		cfg.Perturbations = append(cfg.Perturbations,
-			CheneyPerturbation{Kind: fisens.SynapseKnockout, Target: fisens.BiasOnly, Qs: cheneyKnockoutQsPaper},
-			CheneyPerturbation{Kind: fisens.GaussianNoise, Target: fisens.BiasOnly, Qs: cheneyNoiseQsPaper})
+			CheneyPerturbation{Kind: weights.SynapseKnockout, Target: weights.BiasOnly, Qs: cheneyKnockoutQsPaper},
+			CheneyPerturbation{Kind: weights.GaussianNoise, Target: weights.BiasOnly, Qs: cheneyNoiseQsPaper})
 		cfg.LayerKinds = []string{"conv", "dense", "bn"}
 		cfg.Models = append(cfg.Models, cheneyCIFARModels()...)
 	case isPureGo(backendName):
@@ -134,7 +135,7 @@ func DefaultCheneyConfig(scale Scale, backendName string) CheneyConfig {
 		cfg.TestImages, cfg.Draws, cfg.MaxLayers, cfg.FIImages, cfg.EvalBatch = 50, 2, 3, 3, 50
 		for i := range cfg.Perturbations {
 			cfg.Perturbations[i].Qs = []float64{0, 0.5, 0.9}
-			if cfg.Perturbations[i].Kind == fisens.GaussianNoise {
+			if cfg.Perturbations[i].Kind == weights.GaussianNoise {
 				cfg.Perturbations[i].Qs = []float64{0, 1, 2}
 			}
 		}
@@ -182,8 +183,8 @@ func (cfg CheneyConfig) check() error {
 			return fmt.Errorf("cheney: %s: q grid %v, want increasing values starting at 0", p.Name(), p.Qs)
 		}
 		for _, q := range p.Qs {
-			w := fisens.WeightPerturbation{Kind: p.Kind, Q: q, Target: p.Target}
-			if _, _, err := fisens.PerturbValues([]float32{1}, nil, 1, "check", w); err != nil {
+			w := weights.Perturbation{Kind: p.Kind, Q: q, Target: p.Target}
+			if _, _, err := weights.PerturbValues([]float32{1}, nil, 1, "check", w); err != nil {
 				return fmt.Errorf("cheney: %w", err)
 			}
 		}
@@ -340,7 +341,7 @@ func RunCheney(ctx context.Context, c Common, cfg CheneyConfig) (*CheneyResult, 
 // cheneySelectLayers returns the model's layers of the wanted kinds, at most max evenly spaced ones.
 func cheneySelectLayers(store *model.Store, kinds []string, maxLayers int) []string {
 	var all []string
-	for _, s := range fisens.ParamLayers(store) {
+	for _, s := range weights.Layers(store) {
 		for _, k := range kinds {
 			if fisens.LayerKind(s) == k {
 				all = append(all, s)
@@ -441,7 +442,7 @@ func runCheneyModel(ctx context.Context, c Common, b compute.Backend, cfg Cheney
 	}
 	layers := cheneySelectLayers(work.Store(), cfg.LayerKinds, cfg.MaxLayers)
 	if len(layers) == 0 {
-		return nil, fmt.Errorf("no layer of kinds %v (layers: %v)", cfg.LayerKinds, fisens.ParamLayers(work.Store()))
+		return nil, fmt.Errorf("no layer of kinds %v (layers: %v)", cfg.LayerKinds, weights.Layers(work.Store()))
 	}
 	path := c.Shard.Path(filepath.Join(dir, "trials-"+name+".csv"))
 	f, err := rows.Open(path, cheneyHeader, "layer", "perturbation", "q", "draw")
@@ -473,7 +474,7 @@ func runCheneyModel(ctx context.Context, c Common, b compute.Backend, cfg Cheney
 						bar.Done()
 						return nil, err
 					}
-					snap, err := fisens.PerturbLayer(work.Store(), layer, fisens.WeightPerturbation{Kind: p.Kind, Q: q, Target: p.Target, Seed: cheneyTrialSeed(c.Seed, qi, d)})
+					snap, err := weights.PerturbLayer(work.Store(), layer, weights.Perturbation{Kind: p.Kind, Q: q, Target: p.Target, Seed: cheneyTrialSeed(c.Seed, qi, d)})
 					if err != nil {
 						return nil, err
 					}
@@ -522,7 +523,7 @@ func runCheneyModel(ctx context.Context, c Common, b compute.Backend, cfg Cheney
 	}
 	cm.Complete = true
 	for _, layer := range layers {
-		lp, err := fisens.FindLayerParams(work.Store(), layer)
+		lp, err := weights.FindLayer(work.Store(), layer)
 		if err != nil {
 			return nil, err
 		}
@@ -696,7 +697,7 @@ func (m CheneyModel) Figure(cfg CheneyConfig, top5 bool) (*figures.Figure, error
 			return nil, fmt.Errorf("cheney: %s: no %s points for %s", m.Name, metric, p.Name())
 		}
 		xlabel := "q (fraction knocked out)"
-		if p.Kind == fisens.GaussianNoise {
+		if p.Kind == weights.GaussianNoise {
 			xlabel = "q (noise std / weight std)"
 		}
 		chance := m.Chance
@@ -747,14 +748,14 @@ func (m CheneyModel) headline(cfg CheneyConfig) cheneyHeadline {
 	h := cheneyHeadline{}
 	pi := -1
 	for i, p := range cfg.Perturbations {
-		if p.Kind == fisens.SynapseKnockout && p.Target == fisens.KernelAndBias {
+		if p.Kind == weights.SynapseKnockout && p.Target == weights.KernelAndBias {
 			pi = i
 			break
 		}
 	}
 	if pi < 0 {
 		for i, p := range cfg.Perturbations {
-			if p.Kind == fisens.SynapseKnockout {
+			if p.Kind == weights.SynapseKnockout {
 				pi = i
 				break
 			}

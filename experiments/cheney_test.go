@@ -11,7 +11,7 @@ import (
 
 	"github.com/fisens/fisens/backend"
 	"github.com/fisens/fisens/datasets"
-	"github.com/fisens/fisens/fisens"
+	"github.com/fisens/fisens/fisens/weights"
 	"github.com/fisens/fisens/internal/rows"
 	"github.com/fisens/fisens/models"
 )
@@ -149,9 +149,9 @@ func TestCheneyEndToEnd(t *testing.T) {
 	c := Common{Scale: Quick, OutDir: out, Backend: "", Seed: 2}
 	cfg := CheneyConfig{Models: []string{ref}, TestImages: 100, Draws: 2, LayerKinds: []string{"conv", "dense"}, FIImages: 2, EvalBatch: 100, HeadlineQ: 0.7,
 		Perturbations: []CheneyPerturbation{
-			{Kind: fisens.SynapseKnockout, Target: fisens.KernelAndBias, Qs: []float64{0, 0.7, 1}},
-			{Kind: fisens.NodeKnockout, Qs: []float64{0, 1}},
-			{Kind: fisens.GaussianNoise, Target: fisens.KernelOnly, Qs: []float64{0, 1}},
+			{Kind: weights.SynapseKnockout, Target: weights.KernelAndBias, Qs: []float64{0, 0.7, 1}},
+			{Kind: weights.NodeKnockout, Qs: []float64{0, 1}},
+			{Kind: weights.GaussianNoise, Target: weights.KernelOnly, Qs: []float64{0, 1}},
 		}}
 	res, err := RunCheney(context.Background(), c, cfg)
 	if err != nil {

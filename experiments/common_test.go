@@ -2,6 +2,8 @@ package experiments
 
 import (
 	"context"
+	"encoding/csv"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -12,8 +14,8 @@ import (
 
 	"github.com/fisens/fisens/datasets"
 	"github.com/fisens/fisens/fisens"
-	"github.com/fisens/fisens/internal/rows"
 	"github.com/fisens/fisens/models"
+	"github.com/fisens/fisens/results"
 )
 
 func TestSampleIndices(t *testing.T) {
@@ -136,7 +138,7 @@ func TestInputFITable(t *testing.T) {
 	var shardFiles []string
 	for i := 0; i < 2; i++ {
 		cs := c
-		cs.Shard = rows.Shard{I: i, N: 2}
+		cs.Shard = results.Shard{I: i, N: 2}
 		rs, complete, err := InputFITable(context.Background(), cs, spec)
 		if err != nil {
 			t.Fatal(err)
@@ -281,4 +283,21 @@ func TestSaveLoadReports(t *testing.T) {
 	if _, err := LoadReports(c); err == nil || !strings.Contains(err.Error(), p) {
 		t.Errorf("corrupt report: err = %v; want one naming %s", err, p)
 	}
+}
+
+// readCSVFile reads a CSV file: its header and rows.
+func readCSVFile(path string) ([]string, [][]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(recs) == 0 {
+		return nil, nil, fmt.Errorf("%s is empty", path)
+	}
+	return recs[0], recs[1:], nil
 }

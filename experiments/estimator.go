@@ -19,12 +19,13 @@ import (
 	"github.com/fisens/fisens/datasets"
 	"github.com/fisens/fisens/figures"
 	"github.com/fisens/fisens/fisens"
+	"github.com/fisens/fisens/fisens/condition"
 	"github.com/fisens/fisens/internal/progress"
 	"github.com/fisens/fisens/models"
 	"github.com/fisens/fisens/stats"
 )
 
-// The condition-number estimator (SPEC C, built from first principles; see fisens/condition_doc.go
+// The condition-number estimator (SPEC C, built from first principles; see the package documentation of fisens/condition
 // for the derivation). For each feed-forward model (AlexNet- and VGG-style; ResNets and DenseNets
 // are not chains and are not covered): per-layer operator norms and relative condition numbers,
 // their chain into a bound on the relative change of the logits, the bound against measured changes
@@ -59,7 +60,7 @@ type EstimatorConfig struct {
 	BitImages          int       // test images for accuracy under rounding
 	Tolerance          float64   // tolerated relative logit change for the predicted bit-width
 	Tolerances         []float64 // tolerances of the predicted-vs-measured bit-width panel
-	Norm               fisens.NormOptions
+	Norm               condition.NormOptions
 }
 
 // DefaultEstimatorConfig returns the settings of a scale (smaller on the pure-Go backend).
@@ -76,7 +77,7 @@ func DefaultEstimatorConfig(scale Scale, backendName string) EstimatorConfig {
 		BitImages:          300,
 		Tolerance:          1e-2,
 		Tolerances:         []float64{0.3, 0.1, 0.03, 0.01, 0.003, 0.001},
-		Norm:               fisens.NormOptions{Tol: 1e-6, MaxIter: 3000, Seed: 1},
+		Norm:               condition.NormOptions{Tol: 1e-6, MaxIter: 3000, Seed: 1},
 	}
 	switch {
 	case scale == Paper:
@@ -88,7 +89,7 @@ func DefaultEstimatorConfig(scale Scale, backendName string) EstimatorConfig {
 		cfg.Images, cfg.Draws, cfg.AttackImages, cfg.WeightAttackImages, cfg.BitImages, cfg.AttackSteps = 20, 2, 10, 1, 50, 3
 		cfg.Magnitudes = []float64{1e-3, 1e-1, 1}
 		cfg.Bits = []int{2, 4, 6, 8, 12, 16}
-		cfg.Norm = fisens.NormOptions{Tol: 1e-5, MaxIter: 1000, Seed: 1}
+		cfg.Norm = condition.NormOptions{Tol: 1e-5, MaxIter: 1000, Seed: 1}
 	}
 	return cfg
 }
@@ -137,7 +138,7 @@ func (cfg EstimatorConfig) settings(c Common) map[string]string {
 		"bit-width images": sizeOrAll(cfg.BitImages) + " test images",
 		"tolerance":        fmt.Sprintf("%g relative logit change ‖Δz‖/‖z‖, for every image (max over images)", cfg.Tolerance),
 		"power iteration":  fmt.Sprintf("tolerance %g, at most %d iterations", cfg.Norm.Tol, cfg.Norm.MaxIter),
-		"coverage":         "feed-forward chains only (conv/dense/ReLU/max-pool); ResNet and DenseNet are not covered (see fisens/condition_doc.go)",
+		"coverage":         "feed-forward chains only (conv/dense/ReLU/max-pool); ResNet and DenseNet are not covered (see the package documentation of fisens/condition)",
 	}
 }
 
@@ -149,8 +150,8 @@ var ChainSpecs = map[string]models.ConvNetSpec{
 	"vgg-small":     models.VGGSmallSpec,
 }
 
-// ChainOf returns the fisens.Chain of a plain conv net listed in ChainSpecs.
-func ChainOf(m *models.Model) (fisens.Chain, error) {
+// ChainOf returns the condition.Chain of a plain conv net listed in ChainSpecs.
+func ChainOf(m *models.Model) (condition.Chain, error) {
 	spec, ok := ChainSpecs[m.Name()]
 	if !ok {
 		known := make([]string, 0, len(ChainSpecs))
@@ -158,25 +159,25 @@ func ChainOf(m *models.Model) (fisens.Chain, error) {
 			known = append(known, k)
 		}
 		sort.Strings(known)
-		return fisens.Chain{}, fmt.Errorf("estimator: %s is not a feed-forward chain the estimator covers (%s); "+
-			"residual and dense connections are excluded, see fisens/condition_doc.go", m.Name(), strings.Join(known, ", "))
+		return condition.Chain{}, fmt.Errorf("estimator: %s is not a feed-forward chain the estimator covers (%s); "+
+			"residual and dense connections are excluded, see the package documentation of fisens/condition", m.Name(), strings.Join(known, ", "))
 	}
 	cfg := m.Config()
-	ch := fisens.Chain{Input: []int{cfg.Height, cfg.Width, cfg.Channels}, InputScale: 1}
+	ch := condition.Chain{Input: []int{cfg.Height, cfg.Width, cfg.Channels}, InputScale: 1}
 	if cfg.InputScale == "" || cfg.InputScale == "raw255" {
 		ch.InputScale = 1.0 / 255
 	}
 	n := 0
 	for _, c := range spec.Convs {
 		n++
-		ch.Layers = append(ch.Layers, fisens.ChainLayer{Scope: fmt.Sprintf("/conv%d", n), Kind: fisens.ChainConv, Padding: fisens.PadSame, ReLU: true, MaxPool: c.Pool})
+		ch.Layers = append(ch.Layers, condition.ChainLayer{Scope: fmt.Sprintf("/conv%d", n), Kind: condition.ChainConv, Padding: condition.PadSame, ReLU: true, MaxPool: c.Pool})
 	}
 	for range spec.Hidden {
 		n++
-		ch.Layers = append(ch.Layers, fisens.ChainLayer{Scope: fmt.Sprintf("/fc%d", n), Kind: fisens.ChainDense, ReLU: true})
+		ch.Layers = append(ch.Layers, condition.ChainLayer{Scope: fmt.Sprintf("/fc%d", n), Kind: condition.ChainDense, ReLU: true})
 	}
 	n++
-	ch.Layers = append(ch.Layers, fisens.ChainLayer{Scope: fmt.Sprintf("/fc%d", n), Kind: fisens.ChainDense})
+	ch.Layers = append(ch.Layers, condition.ChainLayer{Scope: fmt.Sprintf("/fc%d", n), Kind: condition.ChainDense})
 	return ch, nil
 }
 
@@ -218,7 +219,7 @@ type EstBits struct {
 type EstModel struct {
 	Ref, Name, Arch string
 	Dataset         string
-	Norms           []fisens.LayerNorm
+	Norms           []condition.LayerNorm
 	CheckedDiff     float64   // chain vs classifier logits, relative
 	LayerCond       []float64 // median over images of κ_l
 	LayerCondMax    []float64
@@ -322,7 +323,7 @@ func runEstimatorModel(ctx context.Context, c Common, b compute.Backend, cfg Est
 	em := &EstModel{Ref: ref, Name: refFileName(ref), Arch: m.Name(), Dataset: dataset, Time: map[string]time.Duration{}}
 	K := m.NumClasses()
 	t0 := time.Now()
-	est, err := fisens.NewEstimator(b, m, chain, cfg.Norm)
+	est, err := condition.NewEstimator(b, m, chain, cfg.Norm)
 	if err != nil {
 		return nil, err
 	}
@@ -368,7 +369,7 @@ func runEstimatorModel(ctx context.Context, c Common, b compute.Backend, cfg Est
 	per := len(P) / batch.N()
 	rng := rand.New(rand.NewPCG(uint64(c.Seed), streamEstRandom))
 	addPoints := func(kind string, mag float64, imgs []int, z, zRef []float32, bounds []float64, predRef []int) {
-		rc := fisens.RelChange(z, zRef, K)
+		rc := condition.RelChange(z, zRef, K)
 		pr := models.Argmax(z, K)
 		for j := range rc {
 			em.Points = append(em.Points, EstPoint{Kind: kind, Magnitude: mag, Image: imgs[j], Bound: bounds[j], Measured: rc[j], Flipped: pr[j] != predRef[j]})
@@ -385,7 +386,7 @@ func runEstimatorModel(ctx context.Context, c Common, b compute.Backend, cfg Est
 	for _, mag := range cfg.Magnitudes {
 		bounds := make([]float64, len(conds))
 		for i, cd := range conds {
-			bounds[i] = cd.Bound(fisens.PerturbSizes{Input: mag})
+			bounds[i] = cd.Bound(condition.PerturbSizes{Input: mag})
 		}
 		for d := 0; d < cfg.Draws; d++ {
 			if err := ctx.Err(); err != nil {
@@ -410,7 +411,7 @@ func runEstimatorModel(ctx context.Context, c Common, b compute.Backend, cfg Est
 	// Random weight perturbations: one Gaussian direction per draw and layer, whose operator norm is
 	// measured once and scaled with the magnitude (‖εD‖ = ε‖D‖).
 	for d := 0; d < cfg.Draws; d++ {
-		dir := fisens.Weights{Kernels: make([][]float32, L), Biases: make([][]float32, L)}
+		dir := condition.Weights{Kernels: make([][]float32, L), Biases: make([][]float32, L)}
 		opRel := make([]float64, L) // ‖ΔA_l‖/‖A_l‖ for magnitude 1
 		biasN := make([]float64, L)
 		for l := 0; l < L; l++ {
@@ -431,11 +432,11 @@ func runEstimatorModel(ctx context.Context, c Common, b compute.Backend, cfg Est
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
-			sz := fisens.PerturbSizes{Weight: make([]float64, L), Bias: make([]float64, L)}
+			sz := condition.PerturbSizes{Weight: make([]float64, L), Bias: make([]float64, L)}
 			for l := 0; l < L; l++ {
 				sz.Weight[l], sz.Bias[l] = mag*opRel[l], mag*biasN[l]
 			}
-			f, err := est.Run(batch, fisens.AddWeights(w0, estScaled(dir, mag)), 0)
+			f, err := est.Run(batch, condition.AddWeights(w0, estScaled(dir, mag)), 0)
 			if err != nil {
 				return nil, err
 			}
@@ -466,7 +467,7 @@ func runEstimatorModel(ctx context.Context, c Common, b compute.Backend, cfg Est
 			}
 			bounds := make([]float64, na)
 			for i := range bounds {
-				bounds[i] = conds[i].Bound(fisens.PerturbSizes{Input: mag})
+				bounds[i] = conds[i].Bound(condition.PerturbSizes{Input: mag})
 			}
 			for _, kd := range []struct {
 				kind  string
@@ -505,9 +506,9 @@ func runEstimatorModel(ctx context.Context, c Common, b compute.Backend, cfg Est
 				}
 				for _, kd := range []struct {
 					kind  string
-					delta fisens.Weights
+					delta condition.Weights
 				}{{EstWeightsFGSM, fg}, {EstWeightsPGD, pg}} {
-					sz := fisens.PerturbSizes{Weight: make([]float64, L), Bias: make([]float64, L)}
+					sz := condition.PerturbSizes{Weight: make([]float64, L), Bias: make([]float64, L)}
 					for l := 0; l < L; l++ {
 						op, err := est.OpNorm(l, kd.delta.Kernels[l])
 						if err != nil {
@@ -516,7 +517,7 @@ func runEstimatorModel(ctx context.Context, c Common, b compute.Backend, cfg Est
 						sz.Weight[l] = op / em.Norms[l].Op
 						sz.Bias[l] = estNorm(kd.delta.Biases[l])
 					}
-					f, err := est.Run(one, fisens.AddWeights(w0, kd.delta), 0)
+					f, err := est.Run(one, condition.AddWeights(w0, kd.delta), 0)
 					if err != nil {
 						return nil, err
 					}
@@ -579,7 +580,7 @@ func estLocalConditions(b compute.Backend, m *models.Model, batch fisens.Batch) 
 }
 
 // estBits rounds weights (and activations) to each bit-width and compares with the bound.
-func estBits(ctx context.Context, c Common, est *fisens.Estimator, cfg EstimatorConfig, bb fisens.Batch, em *EstModel) error {
+func estBits(ctx context.Context, c Common, est *condition.Estimator, cfg EstimatorConfig, bb fisens.Batch, em *EstModel) error {
 	K := est.Norms()[len(est.Norms())-1].OutShape[0]
 	w0 := est.Weights()
 	const chunk = 500
@@ -587,7 +588,7 @@ func estBits(ctx context.Context, c Common, est *fisens.Estimator, cfg Estimator
 		z     []float32
 		norms [][]float64
 	}
-	run := func(w fisens.Weights, bits int) (*runOut, error) {
+	run := func(w condition.Weights, bits int) (*runOut, error) {
 		out := &runOut{}
 		per := len(bb.X) / bb.N()
 		for s := 0; s < bb.N(); s += chunk {
@@ -611,7 +612,7 @@ func estBits(ctx context.Context, c Common, est *fisens.Estimator, cfg Estimator
 	if err != nil {
 		return err
 	}
-	conds := make([]fisens.Condition, len(ref.norms))
+	conds := make([]condition.Condition, len(ref.norms))
 	for i, nr := range ref.norms {
 		conds[i] = est.ConditionFromNorms(nr)
 	}
@@ -642,7 +643,7 @@ func estBits(ctx context.Context, c Common, est *fisens.Estimator, cfg Estimator
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		wr, err := fisens.RoundWeights(w0, bits)
+		wr, err := condition.RoundWeights(w0, bits)
 		if err != nil {
 			return err
 		}
@@ -661,7 +662,7 @@ func estBits(ctx context.Context, c Common, est *fisens.Estimator, cfg Estimator
 		for i, cd := range conds {
 			bw[i], bwa[i] = cd.Bound(pw), cd.Bound(pwa)
 		}
-		rw, rwa := fisens.RelChange(ow.z, ref.z, K), fisens.RelChange(owa.z, ref.z, K)
+		rw, rwa := condition.RelChange(ow.z, ref.z, K), condition.RelChange(owa.z, ref.z, K)
 		eb.BoundW, eb.BoundWA, eb.MaxW, eb.MaxWA = estMax(bw), estMax(bwa), estMax(rw), estMax(rwa)
 		eb.BoundMedW, _ = stats.Median(bw)
 		eb.BoundMedWA, _ = stats.Median(bwa)
@@ -745,7 +746,7 @@ func estScaleTo(v []float32, r float64) {
 	}
 }
 
-func estScaled(w fisens.Weights, s float64) fisens.Weights {
+func estScaled(w condition.Weights, s float64) condition.Weights {
 	out := w.Clone()
 	for _, k := range out.Kernels {
 		for i := range k {
@@ -1059,7 +1060,7 @@ func (res *EstimatorResult) Report(c Common) (*Report, error) {
 			"top-1 at the predicted b: %s (float32 %.4f); accuracy stays within 0.5 points of float32 from b = %s on",
 			m.Name, cfg.Tolerance, m.BitImages, estPredStr(m.PredBits), estPredStr(m.PredBitsW), estBitStr(measWA), estBitStr(measW)+" for weights only", accAt(m.PredBits, true), m.Base, estBitStr(accBits))
 		rep.Findings = append(rep.Findings, f3)
-		rep.Findings = append(rep.Findings, fmt.Sprintf("%s: the chain (fisens.Chain) reproduces the model's logits to %.1e relative on a random probe", m.Name, m.CheckedDiff))
+		rep.Findings = append(rep.Findings, fmt.Sprintf("%s: the chain (condition.Chain) reproduces the model's logits to %.1e relative on a random probe", m.Name, m.CheckedDiff))
 
 		fig, err := m.TightnessFigure(cfg)
 		if err != nil {

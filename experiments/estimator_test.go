@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fisens/fisens/fisens"
+	"github.com/fisens/fisens/fisens/condition"
 	"github.com/fisens/fisens/models"
 )
 
@@ -40,7 +40,7 @@ func TestEstimatorEndToEnd(t *testing.T) {
 	c := Common{Scale: Quick, OutDir: out, Seed: 3}
 	cfg := EstimatorConfig{Models: []string{ref}, Images: 20, Magnitudes: []float64{1e-3, 1e-1, 1}, Draws: 2, AttackImages: 5, WeightAttackImages: 1,
 		AttackSteps: 2, Bits: []int{3, 6, 10, 16}, BitImages: 50, Tolerance: 1e-2, Tolerances: []float64{0.1, 0.01},
-		Norm: fisens.NormOptions{Tol: 1e-7, MaxIter: 3000}}
+		Norm: condition.NormOptions{Tol: 1e-7, MaxIter: 3000}}
 	res, err := RunEstimator(context.Background(), c, cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/fisens/fisens/figures"
-	"github.com/fisens/fisens/internal/rows"
+	"github.com/fisens/fisens/results"
 )
 
 // Scale is the size of a run: Quick runs on a fresh 2-core machine in minutes (real MNIST, zoo
@@ -39,12 +39,12 @@ func ParseScale(s string) (Scale, error) {
 // Common holds the settings every experiment shares. Experiment-specific sizes live in each
 // experiment's own Config, whose defaults depend on Scale.
 type Common struct {
-	Scale    Scale      // quick (default) or paper
-	OutDir   string     // where figures (SVG + PNG), tables (CSV) and resumable results go
-	Backend  string     // GoMLX backend flag ("" → $GOMLX_BACKEND → go)
-	Seed     int64      // seed of every random choice
-	Shard    rows.Shard // for per-example work: compute only this shard (merge with `fisens merge`)
-	Progress io.Writer  // progress bars and log lines (nil: silent)
+	Scale    Scale         // quick (default) or paper
+	OutDir   string        // where figures (SVG + PNG), tables (CSV) and resumable results go
+	Backend  string        // GoMLX backend flag ("" → $GOMLX_BACKEND → go)
+	Seed     int64         // seed of every random choice
+	Shard    results.Shard // for per-example work: compute only this shard (merge with `fisens merge`)
+	Progress io.Writer     // progress bars and log lines (nil: silent)
 }
 
 // Logf writes a log line to c.Progress.

@@ -20,6 +20,7 @@ import (
 	"github.com/fisens/fisens/internal/rows"
 	"github.com/fisens/fisens/models"
 	"github.com/fisens/fisens/models/ops"
+	"github.com/fisens/fisens/results"
 )
 
 // A tiny CNN for the end-to-end tests of setups 0 and 2 and Table 1 on real MNIST: conv3x3(4)-BN-
@@ -121,8 +122,9 @@ func testOutDir(t *testing.T, name string) string {
 }
 
 func tinySetup0Config(refs []string) Setup0Config {
-	return Setup0Config{Models: refs, Dataset: datasets.MNIST, Pool: 500, PerClass: 3, TrainPerClass: 2, MaxShift: 4,
-		ValidClean: 60, Scored: 40, Epochs: 1, LearningRates: []float64{1e-3}, BatchSize: 16, FIBatch: 16, EvalBatch: 100, AuthorsEps: 1e-8}
+	return Setup0Config{Models: refs, Dataset: datasets.MNIST, Pool: 1500, PerClass: 3, TrainPerClass: 2, MaxShift: 4,
+		ValidClean: 60, Scored: 40, Epochs: 1, LearningRates: []float64{1e-3}, BatchSize: 16, FIBatch: 16, EvalBatch: 100, AuthorsEps: 1e-8,
+		FitTarget: 0.95, MaxEpochs: 2}
 }
 
 // mannWhitney is the ROC-AUC oracle: P(score of a positive > score of a negative) + ½ P(tie).
@@ -153,7 +155,7 @@ func mannWhitney(scores []float64, pos []bool) float64 {
 func TestSetup0EndToEnd(t *testing.T) {
 	refs := tinyModels(t)
 	out := testOutDir(t, "setup0")
-	c := Common{Scale: Quick, OutDir: out, Seed: 3, Shard: rows.All}
+	c := Common{Scale: Quick, OutDir: out, Seed: 3, Shard: results.All}
 	cfg := tinySetup0Config(refs)
 	res, err := RunSetup0(context.Background(), c, cfg)
 	if err != nil {
@@ -201,15 +203,29 @@ func TestSetup0EndToEnd(t *testing.T) {
 				t.Errorf("%s %s: AP %g, want in (0, 1]", m.Name, cv.Name, ap)
 			}
 		}
-		if m.FineTune == nil || m.FineTune.Epochs != 1 {
-			t.Errorf("%s: fine-tuning result %+v, want 1 epoch", m.Name, m.FineTune)
+		if m.FineTune == nil || m.FineTune.Epochs != m.FitEpochs || len(m.Fitted) != m.FitEpochs || m.FitEpochs < 1 || m.FitEpochs > 2 {
+			t.Errorf("%s: fine-tuning result %+v, %d epochs, fitted %v", m.Name, m.FineTune, m.FitEpochs, m.Fitted)
+		}
+		// The stopping rule, and the last fitted fraction is the scored model's (from the score rows).
+		for e, f := range m.Fitted {
+			if last := e == len(m.Fitted)-1; !last && f >= 0.95 || last && m.FitEpochs < 2 && f < 0.95 {
+				t.Errorf("%s: fitted %v stopped at epoch %d", m.Name, m.Fitted, m.FitEpochs)
+			}
+		}
+		if oAcc, _ := m.outlierAcc(); math.Abs(oAcc-m.Fitted[len(m.Fitted)-1]) > 1e-12 {
+			t.Errorf("%s: scored outliers fitted %g, fine-tuning says %g", m.Name, oAcc, m.Fitted[len(m.Fitted)-1])
 		}
 	}
 	// The provenance describes the outliers: labels of another class for the partners.
+	bases, partners := map[int]bool{}, map[int]bool{}
 	for _, o := range res.Provenance {
-		if o.Label == o.PartnerLabel {
-			t.Errorf("outlier %+v overlays an image of its own class", o)
+		bases[o.Base] = true
+	}
+	for _, o := range res.Provenance {
+		if o.Label == o.PartnerLabel || bases[o.Partner] || partners[o.Partner] {
+			t.Errorf("outlier %+v overlays an image of its own class, a base or a partner drawn before", o)
 		}
+		partners[o.Partner] = true
 	}
 
 	// The report: one figure per model plus the AUC table, findings with numbers.
@@ -253,19 +269,19 @@ func TestSetup0EndToEnd(t *testing.T) {
 	{
 		cs := c
 		cs.OutDir = filepath.Join(out, "fresh")
-		cs.Shard = rows.Shard{I: 1, N: 2}
+		cs.Shard = results.Shard{I: 1, N: 2}
 		if _, err := RunSetup0(context.Background(), cs, cfg); err == nil || !strings.Contains(err.Error(), "FineTuneOnly") {
 			t.Errorf("shard before fine-tuning: %v, want a refusal naming FineTuneOnly", err)
 		}
-		cs.Shard = rows.All
+		cs.Shard = results.All
 		cft := cfg
 		cft.FineTuneOnly = true
 		r, err := RunSetup0(context.Background(), cs, cft)
 		if err != nil || r.Complete || len(r.Models) != 2 || len(r.Models[0].Scores) != 0 {
 			t.Errorf("FineTuneOnly: %v, complete %v; want two fine-tuned models without scores", err, r != nil && r.Complete)
 		}
-		if n := fineTunedEpochs(filepath.Join(cs.OutDir, "setup0", "finetune", "tiny-a")); n != 1 {
-			t.Errorf("fine-tuned epochs %d, want 1", n)
+		if n := fineTunedEpochs(filepath.Join(cs.OutDir, "setup0", "finetune", "tiny-a")); n != r.Models[0].FitEpochs {
+			t.Errorf("fine-tuned epochs %d, want %d", n, r.Models[0].FitEpochs)
 		}
 	}
 
@@ -276,7 +292,7 @@ func TestSetup0EndToEnd(t *testing.T) {
 	}
 	for i := range 2 {
 		cs := c
-		cs.Shard = rows.Shard{I: i, N: 2}
+		cs.Shard = results.Shard{I: i, N: 2}
 		r, err := RunSetup0(context.Background(), cs, cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -340,6 +356,14 @@ func near(a, b, rel float64) bool {
 	return math.Abs(a-b) <= rel*math.Max(math.Abs(a), math.Abs(b))+1e-12
 }
 
+// sizeOr is n, or all when n is 0.
+func sizeOr(n, all int) int {
+	if n == 0 {
+		return all
+	}
+	return n
+}
+
 func TestSetup0ConfigChecks(t *testing.T) {
 	for _, bn := range []string{"go", "onnx:cpu"} {
 		for _, sc := range []Scale{Quick, Paper} {
@@ -349,7 +373,7 @@ func TestSetup0ConfigChecks(t *testing.T) {
 			}
 		}
 	}
-	if g, o := DefaultSetup0Config(Quick, "go"), DefaultSetup0Config(Quick, "onnx:cpu"); g.Pool >= o.Pool || g.Scored >= o.Scored {
+	if g, o := DefaultSetup0Config(Quick, "go"), DefaultSetup0Config(Quick, "onnx:cpu"); g.Pool >= o.Pool || g.Scored >= sizeOr(o.Scored, o.Pool) {
 		t.Errorf("pure-Go quick sizes %d/%d are not smaller than ONNX's %d/%d", g.Pool, g.Scored, o.Pool, o.Scored)
 	}
 	bad := DefaultSetup0Config(Quick, "go")

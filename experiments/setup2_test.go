@@ -10,6 +10,7 @@ import (
 	"github.com/fisens/fisens/datasets"
 	"github.com/fisens/fisens/fisens"
 	"github.com/fisens/fisens/internal/rows"
+	"github.com/fisens/fisens/results"
 )
 
 // TestSetup2EndToEnd runs Setup 2 on two tiny trained CNNs (BN layers with 8 < K−1 parameters)
@@ -17,7 +18,7 @@ import (
 func TestSetup2EndToEnd(t *testing.T) {
 	refs := tinyModels(t)
 	out := testOutDir(t, "setup2")
-	c := Common{Scale: Quick, OutDir: out, Seed: 5, Shard: rows.All}
+	c := Common{Scale: Quick, OutDir: out, Seed: 5, Shard: results.All}
 	cfg := Setup2Config{Models: refs, Dataset: datasets.MNIST, Images: 4, Form: fisens.Additive, Authors: true, AuthorsEps: 1e-3}
 	res, err := RunSetup2(context.Background(), c, cfg)
 	if err != nil {

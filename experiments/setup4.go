@@ -17,8 +17,16 @@ import (
 // Setup 4 (Shu & Zhu, SPEC A.6): vulnerable areas. For every pixel, the k × k square centred on
 // it (clipped at the borders, within one channel) is the perturbation; one FI map per scale k and
 // channel (f = log π_ŷ), all from one input Jacobian. Then the one-pixel attack guided by the
-// scale-1 map (channel mean for colour images): the pixel with the largest FI is set to 0 or 255
-// (every channel; whichever flips the prediction, else whichever lowers π_ŷ more).
+// scale-1 map (channel mean for colour images).
+//
+// By default it follows the authors' code (SPEC D): the images are chosen by whole-image FI (the
+// test and the training image with the largest FI, f = log π_ŷ, of the scanned pools, and the
+// rebuttal scripts' choice: a correctly classified test image with FI > 0.6 and π_ŷ > 0.5); the
+// attack subtracts 76 from the pixel on one-channel images (MNIST) and sets it to black on colour
+// images (CIFAR-10); maps are drawn on a linear colour scale from 0 to the map's maximum. Options
+// keep this project's earlier choices: Choose "confidence" (the least confident correct and the most
+// confidently wrong image), Attack "extremes" (0 or 255, every channel, whichever flips the
+// prediction, else whichever lowers π_ŷ more) and LogScale.
 
 func init() {
 	Register(Experiment{
@@ -33,25 +41,35 @@ func init() {
 
 // Setup4Config configures Setup 4.
 type Setup4Config struct {
-	Models     []string // model references
-	Dataset    string   // "" → the dataset each model records
-	Split      string   // split the images come from (default "test")
-	Pool       int      // images scanned for the automatic choice (seeded subset; 0 = all)
-	Images     []int    // explicit image indices of the split; none → the least confident correctly classified and the most confidently misclassified image of the pool
-	Scales     []int    // odd patch sizes (paper: 1, 3, 5, 7)
-	Convention string   // "exact" or "authors": the maps that guide the attack
-	AuthorsEps float64  // also draw the maps in the authors' convention with this absolute ε (0: don't)
+	Models  []string // model references
+	Dataset string   // "" → the dataset each model records
+	Split   string   // split the images come from (default "test")
+	Pool    int      // images scanned for the automatic choice (seeded subset; 0 = all)
+	Images  []int    // explicit image indices of the split; none → chosen by Choose
+	// Choose picks the images when Images is empty: "fi" (default, the authors' choice: the largest
+	// whole-image FI of the Split pool and of the training pool, and the rebuttal's correctly classified
+	// image with FI > 0.6 and π_ŷ > 0.5) or "confidence" (the least confident correctly classified and
+	// the most confidently misclassified image of the pool).
+	Choose    string
+	TrainPool int // training images scanned by Choose "fi" (seeded subset; 0 = all); Setup 1's subset by default
+	// Attack is the one-pixel change: "authors" (default: −76 on one-channel images, black on colour
+	// images) or "extremes" (0 or 255 on every channel, whichever flips the prediction, else lowers π_ŷ more).
+	Attack     string
+	LogScale   bool    // colour the maps by log10 FI; false (default, the authors'): linear from 0 to the map's maximum
+	Scales     []int   // odd patch sizes (paper: 1, 3, 5, 7)
+	Convention string  // "exact" or "authors": the maps that guide the attack
+	AuthorsEps float64 // also draw the maps in the authors' convention with this absolute ε (0: don't)
 }
 
 // DefaultSetup4Config returns the settings of a scale; the pure-Go backend scans fewer images.
 func DefaultSetup4Config(scale Scale, backendName string) Setup4Config {
-	cfg := Setup4Config{Models: quickPairRefs, Split: datasets.SplitTest, Pool: 0, Scales: fisens.DefaultScales, Convention: "exact",
-		AuthorsEps: fisens.DefaultAuthorsEps}
-	switch {
-	case scale == Paper:
+	// The FI pools are Setup 3's test subset and Setup 1's training subset: their whole-image FI
+	// tables are shared, so nothing is recomputed after those setups.
+	s3 := DefaultSetup3Config(scale, backendName)
+	cfg := Setup4Config{Models: quickPairRefs, Split: datasets.SplitTest, Pool: s3.TestImages, TrainPool: s3.TrainImages,
+		Scales: fisens.DefaultScales, Convention: "exact", AuthorsEps: fisens.DefaultAuthorsEps, Choose: "fi", Attack: "authors"}
+	if scale == Paper {
 		cfg.Models = paperModelsWithCIFAR()
-	case pureGoBackend(backendName):
-		cfg.Pool = 1000
 	}
 	return cfg
 }
@@ -68,6 +86,12 @@ func (cfg Setup4Config) check() error {
 		return errors.New("setup4: Split is empty")
 	case cfg.AuthorsEps < 0:
 		return fmt.Errorf("setup4: AuthorsEps = %g, want ≥ 0 (0: no authors' maps)", cfg.AuthorsEps)
+	case cfg.TrainPool < 0:
+		return fmt.Errorf("setup4: TrainPool = %d, want ≥ 0 (0 = all)", cfg.TrainPool)
+	case cfg.Choose != "" && cfg.Choose != "fi" && cfg.Choose != "confidence":
+		return fmt.Errorf("setup4: Choose %q, want \"fi\" or \"confidence\"", cfg.Choose)
+	case cfg.Attack != "" && cfg.Attack != "authors" && cfg.Attack != "extremes":
+		return fmt.Errorf("setup4: Attack %q, want \"authors\" or \"extremes\"", cfg.Attack)
 	}
 	for _, k := range cfg.Scales {
 		if k < 1 || k%2 == 0 {
@@ -93,7 +117,9 @@ type Setup4Model struct {
 
 // Setup4Image is one image's FI maps and the one-pixel attack.
 type Setup4Image struct {
-	Why                  string // why it was chosen
+	Why                  string  // why it was chosen
+	Split                string  // the split it comes from
+	WholeFI              float64 // its whole-image FI (f = log π_ŷ) when chosen by FI, else NaN
 	Index, Source, Label int
 	Image                []uint8           // HWC bytes
 	Maps                 *fisens.PatchMaps // f = log π_ŷ, Config.Convention; Maps.Label = ŷ, Maps.Prob = π_ŷ
@@ -104,8 +130,11 @@ type Setup4Image struct {
 // OnePixelAttack is the outcome of the FI-guided one-pixel attack on one image.
 type OnePixelAttack struct {
 	Row, Col   int
-	Value      uint8   // the raw value the pixel was set to (0 or 255)
+	Change     string  // what was done to the pixel: "−76", "black", "0" or "255"
+	Value      uint8   // the raw value the pixel was set to (first channel)
 	FI         float64 // the pixel's scale-1 FI (channel mean)
+	TopRow     int     // the pixel with the largest scale-1 FI, when the change would not alter it (authors' attack on a 0 pixel); else Row
+	TopCol     int
 	PredBefore int
 	ProbBefore float64 // π_ŷ before
 	PredAfter  int
@@ -130,7 +159,7 @@ func RunSetup4(ctx context.Context, c Common, cfg Setup4Config) (*Setup4Result, 
 		if err != nil {
 			return nil, fmt.Errorf("setup4: %w", err)
 		}
-		m, err := setup4Model(c, cfg, conv, lm)
+		m, err := setup4Model(ctx, c, cfg, conv, lm)
 		if err != nil {
 			return nil, fmt.Errorf("setup4: %s: %w", lm.Name, err)
 		}
@@ -139,23 +168,90 @@ func RunSetup4(ctx context.Context, c Common, cfg Setup4Config) (*Setup4Result, 
 	return res, nil
 }
 
-// chooseSetup4Images picks the least confident correctly classified image and the most confidently
-// misclassified one of the pool.
-func chooseSetup4Images(c Common, cfg Setup4Config, lm *LoadedModel, set *datasets.Set) ([]int, []string, error) {
+// setup4Pick is an image chosen for Setup 4.
+type setup4Pick struct {
+	Split, Why string
+	Index      int
+	FI         float64 // whole-image FI (f = log π_ŷ) when chosen by FI, else NaN
+}
+
+// chooseSetup4Images picks the images: explicit ones, by FI (the authors' choice) or by confidence.
+func chooseSetup4Images(ctx context.Context, c Common, cfg Setup4Config, lm *LoadedModel, set *datasets.Set) ([]setup4Pick, error) {
 	if cfg.Images != nil {
-		why := make([]string, len(cfg.Images))
-		for i, j := range cfg.Images {
+		var out []setup4Pick
+		for _, j := range cfg.Images {
 			if j < 0 || j >= set.Len() {
-				return nil, nil, fmt.Errorf("image %d out of range [0, %d) of %s", j, set.Len(), set.Name())
+				return nil, fmt.Errorf("image %d out of range [0, %d) of %s", j, set.Len(), set.Name())
 			}
-			why[i] = "chosen"
+			out = append(out, setup4Pick{Split: cfg.Split, Why: "chosen", Index: j, FI: math.NaN()})
 		}
-		return cfg.Images, why, nil
+		return out, nil
 	}
+	if cfg.Choose == "confidence" {
+		return chooseByConfidence(c, cfg, lm, set)
+	}
+	return chooseByFI(ctx, c, cfg, lm, set)
+}
+
+// chooseByFI picks the largest whole-image FI (f = log π_ŷ) of the Split pool and of the training
+// pool, and the rebuttal scripts' image: correctly classified, FI > 0.6 and π_ŷ > 0.5 (the largest
+// such FI). The FI tables are Setup 3's (the same files: nothing is recomputed after Setup 3).
+func chooseByFI(ctx context.Context, c Common, cfg Setup4Config, lm *LoadedModel, set *datasets.Set) ([]setup4Pick, error) {
+	batch := DefaultSetup1Config(c.Scale, c.Backend).Batch
+	table := func(split string, s *datasets.Set, n int) ([]InputFIRow, error) {
+		spec := InputFISpec{Model: lm, Split: split, Set: s, Indices: SampleIndices(s.Len(), n, c.Seed), Batch: batch, Convention: cfg.Convention}
+		rs, _, err := InputFITable(ctx, c, spec)
+		return rs, err
+	}
+	largest := func(rs []InputFIRow, ok func(InputFIRow) bool) int {
+		best := -1
+		for j, r := range rs {
+			if ok(r) && (best < 0 || r.Pred.FI > rs[best].Pred.FI) {
+				best = j
+			}
+		}
+		return best
+	}
+	everyRow := func(InputFIRow) bool { return true }
+	var out []setup4Pick
+	test, err := table(cfg.Split, set, cfg.Pool)
+	if err != nil {
+		return nil, err
+	}
+	if j := largest(test, everyRow); j >= 0 {
+		out = append(out, setup4Pick{Split: cfg.Split, Why: fmt.Sprintf("largest FI of %d %s images", len(test), cfg.Split), Index: test[j].Index, FI: test[j].Pred.FI})
+	}
+	if j := largest(test, func(r InputFIRow) bool {
+		return r.Pred.Pred == r.True.Label && r.Pred.FI > 0.6 && r.Pred.Prob > 0.5
+	}); j >= 0 && (len(out) == 0 || test[j].Index != out[0].Index) {
+		out = append(out, setup4Pick{Split: cfg.Split, Why: "rebuttal: correct, FI > 0.6, π > 0.5", Index: test[j].Index, FI: test[j].Pred.FI})
+	}
+	if cfg.Split != datasets.SplitTrain {
+		tset, err := lm.Set(datasets.SplitTrain)
+		if err != nil {
+			return nil, err
+		}
+		train, err := table(datasets.SplitTrain, tset, cfg.TrainPool)
+		if err != nil {
+			return nil, err
+		}
+		if j := largest(train, everyRow); j >= 0 {
+			out = append(out, setup4Pick{Split: datasets.SplitTrain, Why: fmt.Sprintf("largest FI of %d training images", len(train)), Index: train[j].Index, FI: train[j].Pred.FI})
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no image to show")
+	}
+	return out, nil
+}
+
+// chooseByConfidence picks the least confident correctly classified image and the most confidently
+// misclassified one of the pool (this project's earlier choice).
+func chooseByConfidence(c Common, cfg Setup4Config, lm *LoadedModel, set *datasets.Set) ([]setup4Pick, error) {
 	pool := SampleIndices(set.Len(), cfg.Pool, c.Seed)
 	logits, err := lm.Predict(c, set, pool, 256)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	K := lm.K()
 	correct, wrong := -1, -1
@@ -167,7 +263,7 @@ func chooseSetup4Images(c Common, cfg Setup4Config, lm *LoadedModel, set *datase
 		}
 		pi, _, err := fisens.Softmax(z)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%s example %d: %w", set.Name(), i, err)
+			return nil, fmt.Errorf("%s example %d: %w", set.Name(), i, err)
 		}
 		pred := argmaxF(z)
 		if pred == set.Label(i) {
@@ -178,34 +274,32 @@ func chooseSetup4Images(c Common, cfg Setup4Config, lm *LoadedModel, set *datase
 			wrong, pw = i, pi[pred]
 		}
 	}
-	var idx []int
-	var why []string
+	var out []setup4Pick
 	if correct >= 0 {
-		idx = append(idx, correct)
-		why = append(why, "least confident correct")
+		out = append(out, setup4Pick{Split: cfg.Split, Why: "least confident correct", Index: correct, FI: math.NaN()})
 	}
 	if wrong >= 0 {
-		idx = append(idx, wrong)
-		why = append(why, "most confident misclassified")
+		out = append(out, setup4Pick{Split: cfg.Split, Why: "most confident misclassified", Index: wrong, FI: math.NaN()})
 	}
-	if len(idx) == 0 {
-		return nil, nil, errors.New("no image to show")
+	if len(out) == 0 {
+		return nil, errors.New("no image to show")
 	}
-	return idx, why, nil
+	return out, nil
 }
 
 // setup4Model computes the maps and attacks of one model.
-func setup4Model(c Common, cfg Setup4Config, conv fisens.Convention, lm *LoadedModel) (Setup4Model, error) {
+func setup4Model(ctx context.Context, c Common, cfg Setup4Config, conv fisens.Convention, lm *LoadedModel) (Setup4Model, error) {
 	set, err := lm.Set(cfg.Split)
 	if err != nil {
 		return Setup4Model{}, err
 	}
 	h, w, ch := set.Dims()
 	m := Setup4Model{Name: lm.Name, Ref: lm.Ref, Dataset: lm.Dataset, K: lm.K(), H: h, W: w, C: ch}
-	idx, why, err := chooseSetup4Images(c, cfg, lm, set)
+	picks, err := chooseSetup4Images(ctx, c, cfg, lm, set)
 	if err != nil {
 		return m, err
 	}
+	sets := map[string]*datasets.Set{cfg.Split: set}
 	opt := fisens.Options{Objective: fisens.LogProbPred, Convention: conv}
 	s1 := -1
 	for s, k := range cfg.Scales {
@@ -213,8 +307,17 @@ func setup4Model(c Common, cfg Setup4Config, conv fisens.Convention, lm *LoadedM
 			s1 = s
 		}
 	}
-	hi := 255 * lm.Scale.Factor()
-	for n, i := range idx {
+	factor := lm.Scale.Factor()
+	hi := 255 * factor
+	for _, pk := range picks {
+		i := pk.Index
+		set := sets[pk.Split]
+		if set == nil {
+			if set, err = lm.Set(pk.Split); err != nil {
+				return m, err
+			}
+			sets[pk.Split] = set
+		}
 		bt, err := paddedBatch(set, []int{i}, 1, lm.Scale, h, w, ch)
 		if err != nil {
 			return m, err
@@ -241,44 +344,110 @@ func setup4Model(c Common, cfg Setup4Config, conv fisens.Convention, lm *LoadedM
 			}
 		}
 		fiMap := guide.ChannelMean(max(s1, 0))
-		px := argmaxF(fiMap)
-		z, err := editedLogits(lm, bt.X, h, w, ch, []pixelEdit{{Px: px, V: 0}, {Px: px, V: hi}}, 2)
-		if err != nil {
-			return m, fmt.Errorf("image %d: evaluating the attack: %w", i, err)
-		}
-		K := lm.K()
-		t := PixelTry{Pixel: px, FI: fiMap[px]}
-		for v := 0; v < 2; v++ {
-			if t.Pred[v], t.Prob[v], err = probOf(z[v*K:(v+1)*K], pm.Label); err != nil {
-				return m, fmt.Errorf("image %d attacked: %w", i, err)
-			}
-		}
 		img, err := set.ReadImage(i)
 		if err != nil {
 			return m, err
 		}
-		best := t.Best(pm.Label)
-		// Setting a pixel to the value it already has (a blank MNIST pixel to 0) is no attack:
-		// show the other extreme then, even when it raises π_ŷ.
-		if noop := func(v int) bool {
-			for cc := 0; cc < ch; cc++ {
-				if img[px*ch+cc] != PixelValues[v] {
-					return false
-				}
-			}
-			return true
-		}; noop(best) {
-			best = 1 - best
+		var a OnePixelAttack
+		if cfg.Attack == "extremes" {
+			a, err = extremesAttack(lm, bt.X, img, fiMap, pm, h, w, ch, hi)
+		} else {
+			a, err = authorsAttack(lm, bt.X, img, fiMap, pm, h, w, ch, factor)
 		}
-		pert := append([]uint8(nil), img...)
-		for cc := 0; cc < ch; cc++ {
-			pert[px*ch+cc] = PixelValues[best]
+		if err != nil {
+			return m, fmt.Errorf("image %d: evaluating the attack: %w", i, err)
 		}
-		m.Images = append(m.Images, Setup4Image{Why: why[n], Index: i, Source: set.SourceIndex(i), Label: set.Label(i), Image: img, Maps: pm, AuthorsMaps: authors,
-			Attack: OnePixelAttack{Row: px / w, Col: px % w, Value: PixelValues[best], FI: fiMap[px], PredBefore: pm.Pred, ProbBefore: pm.Prob,
-				PredAfter: t.Pred[best], ProbAfter: t.Prob[best], Flipped: t.Flipped(best, pm.Label), Perturbed: pert}})
+		m.Images = append(m.Images, Setup4Image{Why: pk.Why, Split: pk.Split, WholeFI: pk.FI, Index: i, Source: set.SourceIndex(i), Label: set.Label(i),
+			Image: img, Maps: pm, AuthorsMaps: authors, Attack: a})
 	}
 	return m, nil
+}
+
+// authorsAttack is the authors' one-pixel change (SPEC D): subtract 76 from the pixel of a
+// one-channel image (clipped at 0), set it to black on a colour image. The pixel is the one with the
+// largest scale-1 FI among the pixels the change alters (a blank MNIST pixel cannot lose 76); the
+// overall largest is recorded in TopRow/TopCol.
+func authorsAttack(lm *LoadedModel, x []float32, img []uint8, fiMap []float64, pm *fisens.PatchMaps, h, w, ch int, factor float32) (OnePixelAttack, error) {
+	newValue := func(px int) []uint8 {
+		out := make([]uint8, ch)
+		if ch == 1 {
+			out[0] = uint8(max(int(img[px])-76, 0))
+		}
+		return out
+	}
+	alters := func(px int) bool {
+		nv := newValue(px)
+		for cc := 0; cc < ch; cc++ {
+			if nv[cc] != img[px*ch+cc] {
+				return true
+			}
+		}
+		return false
+	}
+	top, px := argmaxF(fiMap), -1
+	for q, v := range fiMap {
+		if alters(q) && (px < 0 || v > fiMap[px]) {
+			px = q
+		}
+	}
+	change := "−76"
+	if ch > 1 {
+		change = "black"
+	}
+	a := OnePixelAttack{Change: change, TopRow: top / w, TopCol: top % w, PredBefore: pm.Pred, ProbBefore: pm.Prob, PredAfter: pm.Pred, ProbAfter: pm.Prob,
+		Perturbed: append([]uint8(nil), img...)}
+	if px < 0 { // a blank image: nothing to change
+		a.Row, a.Col, a.Value = top/w, top%w, img[top*ch]
+		return a, nil
+	}
+	nv := newValue(px)
+	z, err := editedLogits(lm, x, h, w, ch, []pixelEdit{{Px: px, V: float32(nv[0]) * factor}}, 2)
+	if err != nil {
+		return a, err
+	}
+	if a.PredAfter, a.ProbAfter, err = probOf(z[:lm.K()], pm.Label); err != nil {
+		return a, err
+	}
+	copy(a.Perturbed[px*ch:(px+1)*ch], nv)
+	a.Row, a.Col, a.Value, a.FI, a.Flipped = px/w, px%w, nv[0], fiMap[px], a.PredAfter != pm.Label
+	return a, nil
+}
+
+// extremesAttack sets the pixel with the largest scale-1 FI to 0 or 255 (every channel), whichever
+// flips the prediction, else whichever lowers π_ŷ more (never the value it already has).
+func extremesAttack(lm *LoadedModel, x []float32, img []uint8, fiMap []float64, pm *fisens.PatchMaps, h, w, ch int, hi float32) (OnePixelAttack, error) {
+	px := argmaxF(fiMap)
+	z, err := editedLogits(lm, x, h, w, ch, []pixelEdit{{Px: px, V: 0}, {Px: px, V: hi}}, 2)
+	if err != nil {
+		return OnePixelAttack{}, err
+	}
+	K := lm.K()
+	t := PixelTry{Pixel: px, FI: fiMap[px]}
+	for v := 0; v < 2; v++ {
+		if t.Pred[v], t.Prob[v], err = probOf(z[v*K:(v+1)*K], pm.Label); err != nil {
+			return OnePixelAttack{}, err
+		}
+	}
+	best := t.Best(pm.Label)
+	// Setting a pixel to the value it already has (a blank MNIST pixel to 0) is no attack:
+	// show the other extreme then, even when it raises π_ŷ.
+	if noop := func(v int) bool {
+		for cc := 0; cc < ch; cc++ {
+			if img[px*ch+cc] != PixelValues[v] {
+				return false
+			}
+		}
+		return true
+	}; noop(best) {
+		best = 1 - best
+	}
+	pert := append([]uint8(nil), img...)
+	for cc := 0; cc < ch; cc++ {
+		pert[px*ch+cc] = PixelValues[best]
+	}
+	return OnePixelAttack{Row: px / w, Col: px % w, TopRow: px / w, TopCol: px % w, Change: strconv.Itoa(int(PixelValues[best])), Value: PixelValues[best],
+		FI: fiMap[px], PredBefore: pm.Pred, ProbBefore: pm.Prob, PredAfter: t.Pred[best], ProbAfter: t.Prob[best], Flipped: t.Flipped(best, pm.Label),
+		Perturbed: pert}, nil
 }
 
 // atBoundShare returns the share of the patches of scale index s (all channels) whose FI equals the
@@ -341,8 +510,26 @@ func minMax(v []float64) (lo, hi float64) {
 
 // imageTitle describes an image of a model.
 func (im Setup4Image) title(ds, split string) string {
+	if im.Split != "" {
+		split = im.Split
+	}
 	return fmt.Sprintf("%s %s #%d (%s): label %d, predicted %d (π %.3f)", datasetTitle(ds), split, im.Index, im.Why,
 		im.Label, im.Maps.Pred, im.Maps.Prob)
+}
+
+// attackText describes the change made to the attacked pixel.
+func (a OnePixelAttack) text() string {
+	s := fmt.Sprintf("pixel (%d, %d) (FI %s) ", a.Row, a.Col, fmtFI(a.FI))
+	switch a.Change {
+	case "−76", "black":
+		s += fmt.Sprintf("%s → %d", a.Change, a.Value)
+	default:
+		s += fmt.Sprintf("set to %d", a.Value)
+	}
+	if a.TopRow != a.Row || a.TopCol != a.Col {
+		s += fmt.Sprintf(" (the largest-FI pixel (%d, %d) is already 0)", a.TopRow, a.TopCol)
+	}
+	return s
 }
 
 // Findings returns one finding per model and image.
@@ -367,8 +554,12 @@ func (r *Setup4Result) Findings() []string {
 			if a.Flipped {
 				verdict = fmt.Sprintf("prediction flipped %d → %d", a.PredBefore, a.PredAfter)
 			}
-			out = append(out, fmt.Sprintf("%s, %s: odds bound (1−π_ŷ)/π_ŷ = %s; %s; attack on pixel (%d, %d) (FI %s) set to %d: π_ŷ %.3f → %.3f, %s",
-				m.Name, im.title(m.Dataset, r.Config.Split), fmtFI(im.Maps.Bound), strings.Join(sc, ", "), a.Row, a.Col, fmtFI(a.FI), a.Value,
+			whole := ""
+			if !math.IsNaN(im.WholeFI) {
+				whole = fmt.Sprintf("whole-image FI %s, ", fmtFI(im.WholeFI))
+			}
+			out = append(out, fmt.Sprintf("%s, %s: %sodds bound (1−π_ŷ)/π_ŷ = %s; %s; attack on %s: π_ŷ %.3f → %.3f, %s",
+				m.Name, im.title(m.Dataset, r.Config.Split), whole, fmtFI(im.Maps.Bound), strings.Join(sc, ", "), a.text(),
 				a.ProbBefore, a.ProbAfter, verdict))
 		}
 	}
@@ -405,8 +596,12 @@ func (r *Setup4Result) Figures() ([]ResultFigure, error) {
 			if m.C > 1 {
 				cols = m.C
 			}
+			label := "FI (linear, from 0)"
+			if r.Config.LogScale {
+				label = "FI (log scale)"
+			}
 			f, err := figures.HeatMaps(im.title(m.Dataset, r.Config.Split), maps,
-				figures.HeatMapOptions{SharedScale: true, LogScale: true, Cols: cols, Label: "FI (log scale)"})
+				figures.HeatMapOptions{SharedScale: true, LogScale: r.Config.LogScale, ZeroBased: true, Cols: cols, Label: label})
 			if err != nil {
 				return nil, err
 			}
@@ -416,7 +611,7 @@ func (r *Setup4Result) Figures() ([]ResultFigure, error) {
 			orig := figures.Image{Pix: im.Image, H: m.H, W: m.W, C: m.C,
 				Caption: fmt.Sprintf("#%d label %d\npred %d (π %.3f)", im.Index, im.Label, a.PredBefore, a.ProbBefore)}
 			pert := figures.Image{Pix: a.Perturbed, H: m.H, W: m.W, C: m.C,
-				Caption: fmt.Sprintf("(%d,%d) → %d\npred %d (π_%d %.3f)", a.Row, a.Col, a.Value, a.PredAfter, a.PredBefore, a.ProbAfter)}
+				Caption: fmt.Sprintf("(%d,%d) %s → %d\npred %d (π_%d %.3f)", a.Row, a.Col, a.Change, a.Value, a.PredAfter, a.PredBefore, a.ProbAfter)}
 			var guide []float64
 			for s, k := range im.Maps.Scales {
 				if k == 1 {
@@ -426,14 +621,19 @@ func (r *Setup4Result) Figures() ([]ResultFigure, error) {
 			if guide == nil {
 				return nil, errors.New("setup4: the attack figure needs the k = 1 map (add 1 to Scales)")
 			}
-			lg := logValues(guide)
+			lg, scale, alpha := guide, "linear", 0.6 // the authors: linear from 0, overlay at alpha 0.6
 			lo, hi := minMax(lg)
+			lo = 0
+			if r.Config.LogScale {
+				lg, scale, alpha = logValues(guide), "log", 0.5
+				lo, hi = minMax(lg)
+			}
 			heat, err := figures.HeatImage(lg, m.H, m.W, lo, hi)
 			if err != nil {
 				return nil, err
 			}
-			heat.Caption = fmt.Sprintf("k=1 FI map (log)\nmax %s at (%d,%d)", fmtFI(a.FI), a.Row, a.Col)
-			ov, err := figures.Overlay(orig, lg, 0.5)
+			heat.Caption = fmt.Sprintf("k=1 FI map (%s)\nmax %s at (%d,%d)", scale, fmtFI(a.FI), a.Row, a.Col)
+			ov, err := figures.OverlayRange(orig, lg, alpha, lo, hi)
 			if err != nil {
 				return nil, err
 			}
@@ -457,38 +657,58 @@ func (r *Setup4Result) Figures() ([]ResultFigure, error) {
 			}
 			mf = append(mf, fmt.Sprintf("#%d (bound %s): %s", im.Index, fmtFI(im.Maps.Bound), strings.Join(sc, ", ")))
 			a := im.Attack
-			af = append(af, fmt.Sprintf("#%d: pixel (%d, %d) → %d, prediction %d → %d, π_ŷ %.3f → %.3f", im.Index, a.Row, a.Col, a.Value,
+			af = append(af, fmt.Sprintf("%s #%d (%s): %s, prediction %d → %d, π_ŷ %.3f → %.3f", im.Split, im.Index, im.Why, a.text(),
 				a.PredBefore, a.PredAfter, a.ProbBefore, a.ProbAfter))
 		}
 		out = append(out,
 			ResultFigure{Figure: maps, Ref: FigureRef{Name: "setup4/maps-" + m.Name, Title: "Setup 4: multi-scale FI maps, " + m.Name,
 				Caption: "FI of perturbing the k × k square centred on each pixel (clipped at the borders; per channel for colour images), " +
-					"f = log π_(predicted label); one logarithmic colour scale shared by all maps of an image (FI = 0 gets the darkest colour). " +
+					"f = log π_(predicted label); one colour scale shared by all maps of an image (linear from 0 to the maximum as in the authors' " +
+					"figures, or logarithmic with LogScale; FI = 0 gets the darkest colour). Images chosen by " + r.Config.chooseText() + ". " +
 					"First row: the exact pseudo-inverse (relative threshold); second row: the authors' convention (thin SVD, singular values " +
 					"below an absolute ε dropped), which zeroes the patches whose Jacobian is small on the raw 0–255 pixel scale.",
 				Claim: "The maps show the vulnerable areas of the image; larger patches smooth them.",
 				Finding: strings.Join(mf, "; ") + fmt.Sprintf(". A patch of ≥ %d values generically reaches rank K−1 = %d, where FI = the odds bound "+
 					"whatever the patch: only the k = 1 map (and border or dead patches) carries information beyond the confidence (SPEC A.3).", m.K-1, m.K-1)}},
 			ResultFigure{Figure: attack, Ref: FigureRef{Name: "setup4/attack-" + m.Name, Title: "Setup 4: FI-guided one-pixel attack, " + m.Name,
-				Caption: "Original | the pixel with the largest k = 1 FI set to 0 or 255 (whichever flips the prediction, else lowers π_ŷ more) | " +
-					"the k = 1 FI map (log colour) | the map over the image; predictions before and after.",
+				Caption: "Original | " + r.Config.attackText() + " | " +
+					"the k = 1 FI map | the map over the image; predictions before and after.",
 				Claim:   "Changing the single most influential pixel can change the prediction.",
 				Finding: strings.Join(af, "; ")}})
 	}
 	return out, nil
 }
 
+// chooseText says how the images were chosen.
+func (cfg Setup4Config) chooseText() string {
+	switch {
+	case cfg.Images != nil:
+		return "index (Images)"
+	case cfg.Choose == "confidence":
+		return "confidence (the least confident correct and the most confidently misclassified image)"
+	}
+	return "whole-image FI as the authors did (the largest FI of the test and of the training pool; the rebuttal's correct image with FI > 0.6 and π > 0.5)"
+}
+
+// attackText says what the attack does.
+func (cfg Setup4Config) attackText() string {
+	if cfg.Attack == "extremes" {
+		return "the pixel with the largest k = 1 FI set to 0 or 255 (whichever flips the prediction, else lowers π_ŷ more)"
+	}
+	return "the authors' change of the pixel with the largest k = 1 FI that it alters: −76 on MNIST, black on colour images"
+}
+
 // Table lists the attacks.
 func (r *Setup4Result) Table() ResultTable {
-	header := []string{"model", "index", "source_index", "why", "label", "pred_before", "prob_before", "bound", "pixel_row", "pixel_col",
-		"pixel_fi", "value", "pred_after", "prob_after", "flipped"}
+	header := []string{"model", "split", "index", "source_index", "why", "whole_fi", "label", "pred_before", "prob_before", "bound", "pixel_row", "pixel_col",
+		"pixel_fi", "change", "value", "pred_after", "prob_after", "flipped"}
 	var data [][]string
 	for _, m := range r.Models {
 		for _, im := range m.Images {
 			a := im.Attack
-			data = append(data, []string{m.Name, strconv.Itoa(im.Index), strconv.Itoa(im.Source), im.Why, strconv.Itoa(im.Label),
+			data = append(data, []string{m.Name, im.Split, strconv.Itoa(im.Index), strconv.Itoa(im.Source), im.Why, fmtF(im.WholeFI), strconv.Itoa(im.Label),
 				strconv.Itoa(a.PredBefore), fmtF(a.ProbBefore), fmtF(im.Maps.Bound), strconv.Itoa(a.Row), strconv.Itoa(a.Col), fmtF(a.FI),
-				strconv.Itoa(int(a.Value)), strconv.Itoa(a.PredAfter), fmtF(a.ProbAfter), strconv.FormatBool(a.Flipped)})
+				a.Change, strconv.Itoa(int(a.Value)), strconv.Itoa(a.PredAfter), fmtF(a.ProbAfter), strconv.FormatBool(a.Flipped)})
 		}
 	}
 	return ResultTable{Header: header, Rows: data, Ref: TableRef{Name: "setup4/attacks.csv", Title: "Setup 4: one-pixel attacks",
@@ -517,7 +737,7 @@ func runSetup4Experiment(ctx context.Context, c Common) (*Report, error) {
 	var shown []string
 	for _, m := range res.Models {
 		for _, im := range m.Images {
-			shown = append(shown, fmt.Sprintf("%s: %s #%d (%s)", m.Name, cfg.Split, im.Index, im.Why))
+			shown = append(shown, fmt.Sprintf("%s: %s #%d (%s)", m.Name, im.Split, im.Index, im.Why))
 		}
 	}
 	rep.Settings["images shown"] = strings.Join(shown, "; ")

@@ -14,7 +14,8 @@ import (
 func TestSetup4EndToEnd(t *testing.T) {
 	refs := tinyModels(t)
 	c := Common{Scale: Quick, OutDir: testOutDir(t, "setup4"), Seed: 1}
-	cfg := Setup4Config{Models: refs, Dataset: datasets.MNIST, Split: datasets.SplitTest, Pool: 300, Scales: []int{1, 3, 5, 7}, Convention: "exact"}
+	cfg := Setup4Config{Models: refs, Dataset: datasets.MNIST, Split: datasets.SplitTest, Pool: 300, Scales: []int{1, 3, 5, 7}, Convention: "exact",
+		Choose: "confidence", Attack: "extremes", LogScale: true}
 	res, err := RunSetup4(context.Background(), c, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -93,9 +94,51 @@ func TestSetup4EndToEnd(t *testing.T) {
 	if err != nil || len(figs) != 4 {
 		t.Fatalf("%d figures, err %v", len(figs), err)
 	}
-	t.Setenv(OverridesEnv, "setup4.Models="+strings.Join(refs, ",")+"; setup4.Pool=300")
+	t.Setenv(OverridesEnv, "setup4.Models="+strings.Join(refs, ",")+"; setup4.Pool=300; setup4.TrainPool=200")
 	rep, err := runSetup4Experiment(context.Background(), c)
 	if err != nil {
+		t.Fatal(err)
+	}
+	// The authors' defaults: images chosen by whole-image FI, −76 on the largest-FI pixel it alters.
+	def := DefaultSetup4Config(Quick, "")
+	def.Models, def.Pool, def.TrainPool = refs, 300, 200
+	dres, err := RunSetup4(context.Background(), c, def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nImages := 0
+	for mi, m := range dres.Models {
+		nImages += len(m.Images)
+		lm, _ := LoadModel(c, refs[mi], datasets.MNIST)
+		test, _, err := InputFITable(context.Background(), c, InputFISpec{Model: lm, Split: datasets.SplitTest, Indices: SampleIndices(10000, 300, c.Seed), Batch: 32})
+		if err != nil {
+			t.Fatal(err)
+		}
+		maxFI := 0.0
+		for _, r := range test {
+			maxFI = max(maxFI, r.Pred.FI)
+		}
+		if len(m.Images) < 2 || m.Images[0].WholeFI != maxFI || m.Images[len(m.Images)-1].Split != datasets.SplitTrain {
+			t.Fatalf("%s: chosen %+v, want the largest test FI %g first and a training image last", m.Name, m.Images[0].WholeFI, maxFI)
+		}
+		for _, im := range m.Images {
+			if strings.HasPrefix(im.Why, "rebuttal") && (im.Maps.Pred != im.Label || im.Maps.Prob <= 0.5 || im.WholeFI <= 0.6) {
+				t.Fatalf("%s #%d: rebuttal image with π %g, FI %g, label %d pred %d", m.Name, im.Index, im.Maps.Prob, im.WholeFI, im.Label, im.Maps.Pred)
+			}
+			a := im.Attack
+			px := a.Row*28 + a.Col
+			if a.Change != "−76" || int(a.Perturbed[px]) != max(int(im.Image[px])-76, 0) || im.Image[px] == 0 {
+				t.Fatalf("%s #%d: change %q, pixel %d → %d", m.Name, im.Index, a.Change, im.Image[px], a.Perturbed[px])
+			}
+			fi1 := im.Maps.FI(0, 0)
+			for q, v := range fi1 {
+				if im.Image[q] > 0 && v > a.FI {
+					t.Fatalf("%s #%d: pixel %d (value %d) has FI %g > the attacked %g", m.Name, im.Index, q, im.Image[q], v, a.FI)
+				}
+			}
+		}
+	}
+	if _, err := dres.Figures(); err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range []string{"setup4/maps-tiny-a.png", "setup4/attack-tiny-b.png", "setup4/attacks.csv"} {
@@ -103,7 +146,7 @@ func TestSetup4EndToEnd(t *testing.T) {
 			t.Errorf("missing output: %v", err)
 		}
 	}
-	if len(rep.Findings) != 4 || !strings.Contains(rep.Findings[0], "k=3") {
+	if len(rep.Findings) != nImages || !strings.Contains(rep.Findings[0], "k=3") {
 		t.Errorf("findings %q", rep.Findings)
 	}
 }

@@ -10,15 +10,15 @@ import (
 
 	"github.com/fisens/fisens/backend"
 	"github.com/fisens/fisens/datasets"
-	"github.com/fisens/fisens/internal/rows"
 	"github.com/fisens/fisens/models"
+	"github.com/fisens/fisens/results"
 )
 
 // TestTable1EndToEnd evaluates two tiny trained CNNs on MNIST subsets against a hand count.
 func TestTable1EndToEnd(t *testing.T) {
 	refs := tinyModels(t)
 	out := testOutDir(t, "table1")
-	c := Common{Scale: Quick, OutDir: out, Seed: 2, Shard: rows.All}
+	c := Common{Scale: Quick, OutDir: out, Seed: 2, Shard: results.All}
 	cfg := Table1Config{Models: refs, Train: 120, Valid: 50, Test: 80, Batch: 40}
 	res, err := RunTable1(context.Background(), c, cfg)
 	if err != nil {
@@ -83,7 +83,7 @@ func TestTable1EndToEnd(t *testing.T) {
 	if !strings.Contains(rep.Figures[0].Caption, "subsets") {
 		t.Errorf("caption %q does not say that subsets were evaluated", rep.Figures[0].Caption)
 	}
-	header, recs, err := rows.Read(filepath.Join(out, "table1", "accuracy.csv"))
+	header, recs, err := readCSVFile(filepath.Join(out, "table1", "accuracy.csv"))
 	if err != nil || len(recs) != 2 || header[0] != "model" {
 		t.Errorf("table1/accuracy.csv: %v, header %v, %d rows", err, header, len(recs))
 	}

@@ -97,6 +97,16 @@ func heatImage(fn string, cm ColorMap, values []float64, h, w int, sc heatScale)
 // heat normalised to [0, 1] by its own minimum and maximum (a constant heat map gives t = 0). The
 // result is an RGB Image with img's caption; heat is row-major img.H × img.W.
 func Overlay(img Image, heat []float64, alpha float64) (Image, error) {
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, v := range heat {
+		lo, hi = math.Min(lo, v), math.Max(hi, v)
+	}
+	return OverlayRange(img, heat, alpha, lo, hi)
+}
+
+// OverlayRange is Overlay with the heat normalised by the given range [lo, hi] (values outside are
+// clipped), e.g. lo = 0 for a linear scale from 0 to the maximum.
+func OverlayRange(img Image, heat []float64, alpha, lo, hi float64) (Image, error) {
 	if err := img.check("Overlay", "img"); err != nil {
 		return Image{}, err
 	}
@@ -109,15 +119,11 @@ func Overlay(img Image, heat []float64, alpha float64) (Image, error) {
 	if !(alpha >= 0 && alpha <= 1) {
 		return Image{}, fmt.Errorf("figures.Overlay: alpha = %v, want a number in [0, 1]", alpha)
 	}
-	lo, hi := math.Inf(1), math.Inf(-1)
-	for _, v := range heat {
-		lo, hi = math.Min(lo, v), math.Max(hi, v)
-	}
 	out := Image{Pix: make([]uint8, 3*img.H*img.W), H: img.H, W: img.W, C: 3, Caption: img.Caption}
 	for i, v := range heat {
 		t := 0.0
 		if hi > lo {
-			t = (v - lo) / (hi - lo)
+			t = math.Min(1, math.Max(0, (v-lo)/(hi-lo)))
 		}
 		c := Viridis.At(t)
 		hc := [3]uint8{c.R, c.G, c.B}

@@ -28,6 +28,7 @@ type HeatMapOptions struct {
 	LogScale    bool     // colour by log10(value); values ≤ 0 get the lowest colour
 	ColorMap    ColorMap // default Viridis
 	Label       string   // colour-bar label, e.g. "FI"
+	ZeroBased   bool     // linear scale from 0 to the maximum (e.g. Shu & Zhu's FI maps) instead of from the minimum
 }
 
 // Sizes of a HeatMaps cell.
@@ -162,6 +163,9 @@ func HeatMaps(title string, maps []HeatMap, opts HeatMapOptions) (*Figure, error
 			vals = all
 		}
 		lo, hi, ok := heatRange(vals, opts.LogScale)
+		if ok && opts.ZeroBased && !opts.LogScale && lo > 0 {
+			lo = 0
+		}
 		if !ok {
 			return nil, fmt.Errorf("figures.HeatMaps: maps[%d] has no value > 0 for a log colour scale", i)
 		}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/fisens/fisens/internal/hostargs"
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/graph"
@@ -85,7 +86,9 @@ func (b Batch) perExample() int {
 	return p
 }
 
-func (b Batch) validate(K int) error {
+// Validate checks that the batch has a valid shape [N, ...] with N ≥ 1, len(X) matching it, and, if
+// Labels is set, one label in [0, K) per example.
+func (b Batch) Validate(K int) error {
 	if len(b.Shape) < 2 {
 		return fmt.Errorf("batch shape %v: want [N, ...example dims]", b.Shape)
 	}
@@ -129,31 +132,10 @@ func call(e *model.Exec, args ...any) (out []*tensors.Tensor, err error) {
 			err = fmt.Errorf("fisens: graph execution failed: %v", r)
 		}
 	}()
-	if args, err = asTensors(args); err != nil {
-		return nil, err
+	if args, err = hostargs.Wrap(args); err != nil {
+		return nil, fmt.Errorf("fisens: %w", err)
 	}
 	return e.Call(args...)
-}
-
-// asTensors wraps every argument that is not already a tensor (Go slices, scalars) in a tensor.
-// Why: GoMLX hands a Go value to the backend as a donated temporary buffer, and ONNX Runtime
-// (compute-onnx) then reads the Go slice in place without keeping it alive, so a garbage
-// collection before the graph runs can feed it freed memory (seen as labels {48, 0} instead of
-// {1, 2} in models' TestPaperModelsOnONNX). A tensor's data is copied into memory the backend owns.
-func asTensors(args []any) ([]any, error) {
-	out := make([]any, len(args))
-	for i, a := range args {
-		if t, ok := a.(*tensors.Tensor); ok {
-			out[i] = t
-			continue
-		}
-		t, err := tensors.FromAnyValue(a)
-		if err != nil {
-			return nil, fmt.Errorf("fisens: graph argument %d (%T): %w", i, a, err)
-		}
-		out[i] = t
-	}
-	return out, nil
 }
 
 func flat32(t *tensors.Tensor) []float32 { return tensors.MustCopyFlatData[float32](t) }
@@ -170,7 +152,7 @@ func classMask(g *graph.Graph, dtype dtypes.DType, K, k int) *graph.Node {
 // Logits returns the model's logits [N, K] (inference mode).
 func (a *Analyzer) Logits(b Batch) ([]float32, error) {
 	K := a.clf.NumClasses()
-	if err := b.validate(K); err != nil {
+	if err := b.Validate(K); err != nil {
 		return nil, fmt.Errorf("fisens: %w", err)
 	}
 	a.mu.Lock()
@@ -272,7 +254,7 @@ func (j *InputJacobian) Gram(n int, cols []int, form Form) []float64 {
 // input with K backward passes for the whole batch (inference mode, so examples do not interact).
 func (a *Analyzer) InputJacobian(b Batch) (*InputJacobian, error) {
 	K := a.clf.NumClasses()
-	if err := b.validate(K); err != nil {
+	if err := b.Validate(K); err != nil {
 		return nil, fmt.Errorf("fisens: %w", err)
 	}
 	a.mu.Lock()

@@ -33,8 +33,8 @@ func TestInputJacobianOfLinearModel(t *testing.T) {
 	for i := 0; i < P*K; i++ {
 		W = append(W, float32(i%7)-3+0.25*float32(i))
 	}
-	net.store.Scope("/dense").VariableWithValue("weights", tensors.FromFlatDataAndDimensions(W, P, K))
-	net.store.Scope("/dense").VariableWithValue("biases", tensors.FromFlatDataAndDimensions([]float32{0.1, -0.2, 0.3, 0}, K))
+	net.Store().Scope("/dense").VariableWithValue("weights", tensors.FromFlatDataAndDimensions(W, P, K))
+	net.Store().Scope("/dense").VariableWithValue("biases", tensors.FromFlatDataAndDimensions([]float32{0.1, -0.2, 0.3, 0}, K))
 	a, err := NewAnalyzer(b, net)
 	if err != nil {
 		t.Fatal(err)
@@ -258,7 +258,7 @@ func TestParamGradientsFiniteDifferences(t *testing.T) {
 		t.Fatal(err)
 	}
 	// J (K × 4) by finite differences on gamma and beta.
-	store := net.store
+	store := net.Store()
 	z0, _ := a.Logits(batch)
 	J := make([][]float64, K)
 	for k := range J {

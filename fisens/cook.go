@@ -38,7 +38,7 @@ type CookResult struct {
 // backpropagation with g = ∂f/∂z held fixed; it vanishes for piecewise-linear networks).
 func (a *Analyzer) Cook(b Batch, pert Perturbation, opt Options) (*CookResult, error) {
 	K := a.clf.NumClasses()
-	if err := b.validate(K); err != nil {
+	if err := b.Validate(K); err != nil {
 		return nil, fmt.Errorf("fisens: %w", err)
 	}
 	if b.N() != 1 {

@@ -47,6 +47,10 @@
 // (from the same K × K Gram matrix) so their figures can be matched. The two agree when no
 // singular value of L lies near ε; the absolute threshold depends on the input scale (raw 0–255
 // pixels in the paper) and truncates directions that the exact route keeps.
+// At full rank their FI has a closed form, c_y²(1 − u_y²/‖u‖²) with u_k = √π_k + ε and
+// c_y = (√π_y + ε)/(π_y + ε) (AuthorsFullRank, derived there): a systematic ε-term, above the bound
+// (1 − π_y)/π_y by ≈ 2ε Σ_{k≠y} √π_k for confident labels and below it for small π_y — not an extra
+// noise direction.
 //
 // # Costs
 //
@@ -61,13 +65,12 @@
 // JacNorm is the authors' ‖∂ log π_y/∂ω‖₂ = √(gᵀ M g); SoftmaxJacNorm is Novak et al.'s
 // ‖∂π/∂ω‖_F = √tr(A M A), A = diag(π) − ππᵀ. Cook's local influence (Cook 1986) is the maximal normal
 // curvature of the graph (ω, f(ω)): C_max = max |λ(G_f^{-1/2} H G_f^{-1/2})| / √(1 + ‖∇f‖²),
-// G_f = I + ∇f∇fᵀ, H the Hessian of f; computed for small p (see Cook).//
-// # Weight perturbations and the condition-number estimator
+// G_f = I + ∇f∇fᵀ, H the Hessian of f; computed for small p (see Cook).
 //
-// PerturbLayer applies Cheney et al.'s synapse / node knockout and Gaussian weight noise to one
-// layer of a store, seeded and restorable (Snapshot). Estimator bounds ‖Δz‖/‖z‖ of a feed-forward
-// Chain (conv / dense / ReLU / max-pool) under input, weight and rounding perturbations by chaining
-// per-layer relative condition numbers κ_i = ‖A_i‖‖x_i‖/‖x_{i+1}‖ (operator norms by SVD, or power
-// iteration with autodiff transposes); PredictBits turns the bound into a bit-width. Derivation and
-// scope (residual and dense connections excluded) in condition_doc.go.
+// # Related packages
+//
+// Cheney et al.'s weight perturbations (synapse / node knockout, Gaussian weight noise; seeded and
+// restorable) are in fisens/weights; the condition-number estimator, which bounds ‖Δz‖/‖z‖ of a
+// feed-forward chain under input, weight and rounding perturbations, is in fisens/condition;
+// fisens/toy holds classifiers small enough to see everything, for teaching.
 package fisens

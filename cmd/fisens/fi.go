@@ -1,9 +1,10 @@
 package main
 
 import (
-	"encoding/json"
+	"cmp"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -13,8 +14,8 @@ import (
 	"github.com/fisens/fisens/datasets"
 	"github.com/fisens/fisens/fisens"
 	"github.com/fisens/fisens/internal/progress"
-	"github.com/fisens/fisens/internal/rows"
 	"github.com/fisens/fisens/models"
+	"github.com/fisens/fisens/results"
 )
 
 func init() {
@@ -22,21 +23,24 @@ func init() {
 	register(command{name: "merge", summary: "merge the shard CSVs of a --shard run into one file", run: runMerge})
 }
 
-// fiSettings is written next to the CSV so every number can be traced to how it was computed.
-type fiSettings struct {
-	Model      string  `json:"model"`
-	Data       string  `json:"data"`
-	Split      string  `json:"split"`
-	Scale      string  `json:"input_scale"`
-	Perturb    string  `json:"perturb"`
-	Objective  string  `json:"objective"`
-	Form       string  `json:"form"`
-	Convention string  `json:"convention"`
-	RelTol     float64 `json:"rel_tol,omitempty"`
-	Eps        float64 `json:"eps,omitempty"`
-	Backend    string  `json:"backend"`
-	Start      int     `json:"start"`
-	End        int     `json:"end"`
+// fiColumns are the columns of `fisens fi` tables: one row per example (--perturb input), or one
+// row per parameter layer of an example plus its "all" row (--perturb params).
+var (
+	fiInputColumns = []results.Column{results.IntCol("index"), results.IntCol("label"), results.IntCol("pred"),
+		results.FloatCol("prob"), results.FloatCol("fi"), results.IntCol("rank"), results.FloatCol("bound"),
+		results.FloatCol("jacnorm"), results.FloatCol("softmax_jacnorm")}
+	fiParamColumns = []results.Column{results.IntCol("index"), results.TextCol("layer"), results.TextCol("kind"),
+		results.IntCol("params"), results.IntCol("label"), results.IntCol("pred"), results.FloatCol("prob"),
+		results.FloatCol("fi"), results.IntCol("rank"), results.FloatCol("bound"), results.FloatCol("jacnorm"),
+		results.FloatCol("softmax_jacnorm")}
+)
+
+// checkThreshold accepts 0 (the documented default) or a finite positive value.
+func checkThreshold(flagName string, v, def float64) error {
+	if v == 0 || (v > 0 && !math.IsInf(v, 1)) {
+		return nil
+	}
+	return fmt.Errorf("--%s %g: want a finite value > 0 (or 0 for the default %g)", flagName, v, def)
 }
 
 func runFI(args []string) error {
@@ -51,8 +55,8 @@ func runFI(args []string) error {
 	objective := fs.String("objective", "true", "objective log π_y with y = true or pred")
 	form := fs.String("form", "additive", "perturbation form: additive or scaling")
 	convention := fs.String("convention", "exact", "exact (relative threshold) or authors (absolute ε, thin SVD)")
-	relTol := fs.Float64("reltol", 0, "exact convention: relative eigenvalue threshold (0: default 1e-10)")
-	eps := fs.Float64("eps", 0, "authors' convention: ε (0: default 1e-3)")
+	relTol := fs.Float64("reltol", 0, fmt.Sprintf("exact convention: relative eigenvalue threshold, finite and > 0 (0: default %g)", fisens.DefaultRelTol))
+	eps := fs.Float64("eps", 0, fmt.Sprintf("authors' convention: absolute ε, finite and > 0 (0: default %g)", fisens.DefaultAuthorsEps))
 	batch := fs.Int("batch", 64, "batch size for input Jacobians")
 	out := fs.String("out", "fi.csv", "output CSV (resumed if it exists)")
 	shardFlag := fs.String("shard", "", "i/n: compute only examples with index mod n == i, into OUT.shard-i-of-n.csv")
@@ -60,8 +64,14 @@ func runFI(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	shard, err := rows.ParseShard(*shardFlag)
+	shard, err := results.ParseShard(*shardFlag)
 	if err != nil {
+		return err
+	}
+	if err := checkThreshold("reltol", *relTol, fisens.DefaultRelTol); err != nil {
+		return err
+	}
+	if err := checkThreshold("eps", *eps, fisens.DefaultAuthorsEps); err != nil {
 		return err
 	}
 	opt := fisens.Options{RelTol: *relTol, Eps: *eps}
@@ -135,24 +145,25 @@ func runFI(args []string) error {
 		return err
 	}
 
-	path := shard.Path(*out)
-	header := []string{"index", "label", "pred", "prob", "fi", "rank", "bound", "jacnorm", "softmax_jacnorm"}
-	keys := []string{"index"}
+	spec := results.Spec{Columns: fiInputColumns, Key: []string{"index"}, Shard: shard}
 	if *perturb == "params" {
-		header = []string{"index", "layer", "kind", "params", "label", "pred", "prob", "fi", "rank", "bound", "jacnorm", "softmax_jacnorm"}
-		keys = []string{"index", "layer"}
+		spec = results.Spec{Columns: fiParamColumns, Key: []string{"index", "layer"}, Shard: shard}
 	}
-	f, err := rows.Open(path, header, keys...)
+	// The settings every row depends on (not the example range: a resumed run may extend it).
+	spec.Settings = results.Settings{"model": *modelRef, "data": *data, "split": *split, "input_scale": string(scale),
+		"perturb": *perturb, "objective": opt.Objective.String(), "form": pform.String(),
+		"convention": opt.Convention.String(), "backend": backend.Name(*backendFlag)}
+	if opt.Convention == fisens.Authors {
+		spec.Settings["eps"] = results.FormatFloat(cmp.Or(*eps, fisens.DefaultAuthorsEps))
+	} else {
+		spec.Settings["rel_tol"] = results.FormatFloat(cmp.Or(*relTol, fisens.DefaultRelTol))
+	}
+	f, err := results.Open(*out, spec)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	settings := fiSettings{Model: *modelRef, Data: *data, Split: *split, Scale: string(scale), Perturb: *perturb,
-		Objective: opt.Objective.String(), Form: pform.String(), Convention: opt.Convention.String(),
-		RelTol: *relTol, Eps: *eps, Backend: backend.Name(*backendFlag), Start: *start, End: *end}
-	if js, err := json.MarshalIndent(settings, "", "  "); err == nil {
-		os.WriteFile(path+".json", append(js, '\n'), 0o644)
-	}
+	path := f.Path()
 
 	// The examples still to do in this shard.
 	var todo []int
@@ -160,21 +171,21 @@ func runFI(args []string) error {
 		if !shard.Owns(i) {
 			continue
 		}
-		if *perturb == "input" && f.Done(rows.Key(strconv.Itoa(i))) {
+		if *perturb == "input" && f.Has(strconv.Itoa(i)) {
 			continue
 		}
-		if *perturb == "params" && f.Done(rows.Key(strconv.Itoa(i), "all")) {
+		if *perturb == "params" && f.Has(strconv.Itoa(i), "all") {
 			continue
 		}
 		todo = append(todo, i)
 	}
 	fmt.Fprintf(os.Stderr, "fisens fi: %s on %s (%s scale), examples [%d, %d) shard %s: %d to do, %d already in %s\n",
-		*modelRef, set.Name(), scale, *start, *end, shard, len(todo), f.NumDone(), path)
+		*modelRef, set.Name(), scale, *start, *end, shard, len(todo), f.Len(), path)
 	if len(todo) == 0 {
-		return nil
+		return f.Close()
 	}
 	h, w, c := set.Dims()
-	ff := func(v float64) string { return strconv.FormatFloat(v, 'g', 10, 64) }
+	ff := results.FormatFloat
 	bar := progress.New(os.Stderr, "fi", len(todo))
 	t0 := time.Now()
 	step := *batch
@@ -187,17 +198,23 @@ func runFI(args []string) error {
 		for i, j := range idx {
 			labels[i] = set.Label(j)
 		}
-		bt := fisens.Batch{X: set.Batch(idx, scale), Shape: []int{len(idx), h, w, c}, Labels: labels}
+		x, err := set.ReadBatch(idx, scale)
+		if err != nil {
+			return err
+		}
+		bt := fisens.Batch{X: x, Shape: []int{len(idx), h, w, c}, Labels: labels}
 		if *perturb == "input" {
 			res, err := an.InputFI(bt, pform, opt)
 			if err != nil {
 				return fmt.Errorf("examples %d..%d: %w", idx[0], idx[len(idx)-1], err)
 			}
+			recs := make([][]string, len(res))
 			for i, r := range res {
-				if err := f.Write([]string{strconv.Itoa(idx[i]), strconv.Itoa(labels[i]), strconv.Itoa(r.Pred), ff(r.Prob),
-					ff(r.FI), strconv.Itoa(r.Rank), ff(r.Bound), ff(r.JacNorm), ff(r.SoftmaxJacNorm)}); err != nil {
-					return err
-				}
+				recs[i] = []string{strconv.Itoa(idx[i]), strconv.Itoa(labels[i]), strconv.Itoa(r.Pred), ff(r.Prob),
+					ff(r.FI), strconv.Itoa(r.Rank), ff(r.Bound), ff(r.JacNorm), ff(r.SoftmaxJacNorm)}
+			}
+			if _, err := f.Append(recs...); err != nil {
+				return err
 			}
 		} else {
 			pr, err := an.ParamFI(bt, fisens.ParamOptions{Options: opt, Form: pform})
@@ -208,15 +225,16 @@ func runFI(args []string) error {
 				return []string{strconv.Itoa(idx[0]), name, kind, strconv.Itoa(params), strconv.Itoa(labels[0]), strconv.Itoa(r.Pred),
 					ff(r.Prob), ff(r.FI), strconv.Itoa(r.Rank), ff(r.Bound), ff(r.JacNorm), ff(r.SoftmaxJacNorm)}
 			}
+			// The example's rows are one unit: one write; rows already present (an older,
+			// interrupted run) are skipped. "all" is last: its presence marks the example done.
 			total := 0
+			var recs [][]string
 			for i, l := range pr.Groups {
 				total += l.Params
-				if err := f.Write(row(l.Name, l.Kind, l.Params, pr.PerGroup[i])); err != nil {
-					return err
-				}
+				recs = append(recs, row(l.Name, l.Kind, l.Params, pr.PerGroup[i]))
 			}
-			// "all" last: its presence marks the example done.
-			if err := f.Write(row("all", "all", total, pr.All)); err != nil {
+			recs = append(recs, row("all", "all", total, pr.All))
+			if _, err := f.Append(recs...); err != nil {
 				return err
 			}
 		}
@@ -224,25 +242,28 @@ func runFI(args []string) error {
 	}
 	bar.Done()
 	fmt.Fprintf(os.Stderr, "fisens fi: %d examples in %s → %s\n", len(todo), time.Since(t0).Round(time.Millisecond), path)
-	return nil
+	return f.Close()
 }
 
 func runMerge(args []string) error {
 	fs := flag.NewFlagSet("merge", flag.ContinueOnError)
-	out := fs.String("out", "", "merged CSV to write")
-	keys := fs.String("keys", "index", "comma-separated key columns (index,layer for per-layer runs)")
+	out := fs.String("out", "", "merged CSV to write (a new path, or one of the inputs)")
+	keys := fs.String("keys", "", "comma-separated key columns, only for tables without a settings file (e.g. index,layer); "+
+		"default: the key recorded in each table's settings file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *out == "" || fs.NArg() == 0 {
-		return fmt.Errorf("usage: fisens merge --out FILE.csv SHARD.csv...")
+		return fmt.Errorf("usage: fisens merge --out FILE.csv FILE.shard-0-of-N.csv ... FILE.shard-(N-1)-of-N.csv")
 	}
-	n, err := rows.Merge(*out, fs.Args(), splitComma(*keys)...)
+	var opt results.MergeOptions
+	if *keys != "" {
+		opt.Key = strings.Split(*keys, ",")
+	}
+	n, err := results.Merge(*out, fs.Args(), opt)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "fisens merge: %d rows → %s\n", n, *out)
+	fmt.Fprintf(os.Stderr, "fisens merge: %d rows → %s (settings in %s)\n", n, *out, results.SettingsPath(*out))
 	return nil
 }
-
-func splitComma(s string) []string { return strings.Split(s, ",") }

@@ -10,8 +10,9 @@ import (
 	"time"
 
 	"github.com/fisens/fisens/backend"
+	"github.com/fisens/fisens/datasets"
 	"github.com/fisens/fisens/experiments"
-	"github.com/fisens/fisens/internal/rows"
+	"github.com/fisens/fisens/results"
 )
 
 func init() {
@@ -45,7 +46,7 @@ func runReproduce(args []string) error {
 	if err != nil {
 		return err
 	}
-	sh, err := rows.ParseShard(*shard)
+	sh, err := results.ParseShard(*shard)
 	if err != nil {
 		return err
 	}
@@ -73,6 +74,11 @@ func runReproduce(args []string) error {
 	if _, err := backend.New(*backendFlag); err != nil {
 		return err
 	}
+	// Every experiment reads MNIST at both scales: stop before anything runs, with one message,
+	// rather than fail every experiment with the same long error.
+	if _, err := datasets.Locate(datasets.MNIST); err != nil {
+		return fmt.Errorf("reproduce needs MNIST and stops before running anything: %w", err)
+	}
 	c := experiments.Common{Scale: sc, OutDir: *out, Backend: backend.Name(*backendFlag), Seed: *seed, Shard: sh, Progress: os.Stderr}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -84,6 +90,10 @@ func runReproduce(args []string) error {
 		t := time.Now()
 		r, err := e.Run(ctx, c)
 		if err != nil {
+			if datasets.IsNotFound(err) {
+				// Missing data fails every later experiment the same way: stop here.
+				return fmt.Errorf("%s stopped the run: %w", e.Name, err)
+			}
 			c.Logf("!! %s failed: %v", e.Name, err)
 			failed = append(failed, fmt.Sprintf("%s: %v", e.Name, err))
 			if ctx.Err() != nil {

@@ -1,4 +1,4 @@
-package fisens
+package weights
 
 import (
 	"fmt"
@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fisens/fisens/fisens"
+	"github.com/fisens/fisens/internal/testnet"
 	"github.com/gomlx/gomlx/core/tensors"
 )
 
@@ -32,10 +34,10 @@ func TestSynapseKnockoutCounts(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 1))
 	const units = 8
 	for _, q := range []float64{0, 0.1, 0.37, 0.5, 0.9, 1} {
-		for _, target := range []WeightTarget{KernelAndBias, KernelOnly, BiasOnly} {
+		for _, target := range []Target{KernelAndBias, KernelOnly, BiasOnly} {
 			k, b := nonZeroSlice(rng, 3*3*2*units), nonZeroSlice(rng, units)
 			k0, b0 := append([]float32(nil), k...), append([]float32(nil), b...)
-			ck, cb, err := PerturbValues(k, b, units, "/conv1", WeightPerturbation{Kind: SynapseKnockout, Q: q, Target: target, Seed: 3})
+			ck, cb, err := PerturbValues(k, b, units, "/conv1", Perturbation{Kind: SynapseKnockout, Q: q, Target: target, Seed: 3})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -74,7 +76,7 @@ func TestNodeKnockoutRemovesWholeUnits(t *testing.T) {
 	const units = 10
 	for _, q := range []float64{0.1, 0.35, 0.7, 1} {
 		k, b := nonZeroSlice(rng, 5*5*3*units), nonZeroSlice(rng, units)
-		if _, _, err := PerturbValues(k, b, units, "/conv1", WeightPerturbation{Kind: NodeKnockout, Q: q, Seed: 4}); err != nil {
+		if _, _, err := PerturbValues(k, b, units, "/conv1", Perturbation{Kind: NodeKnockout, Q: q, Seed: 4}); err != nil {
 			t.Fatal(err)
 		}
 		dead := 0
@@ -110,7 +112,7 @@ func TestGaussianNoiseScale(t *testing.T) {
 	b := make([]float32, units) // all zero: σ = 0, left unchanged
 	for _, q := range []float64{0.5, 2} {
 		kk, bb := append([]float32(nil), k...), append([]float32(nil), b...)
-		if _, _, err := PerturbValues(kk, bb, units, "/fc1", WeightPerturbation{Kind: GaussianNoise, Q: q, Seed: 5}); err != nil {
+		if _, _, err := PerturbValues(kk, bb, units, "/fc1", Perturbation{Kind: GaussianNoise, Q: q, Seed: 5}); err != nil {
 			t.Fatal(err)
 		}
 		d := make([]float32, n)
@@ -131,7 +133,7 @@ func TestWeightPerturbationSeeds(t *testing.T) {
 	base := nonZeroSlice(rand.New(rand.NewPCG(4, 4)), 1000)
 	run := func(seed uint64, name string) []float32 {
 		k := append([]float32(nil), base...)
-		if _, _, err := PerturbValues(k, nil, 10, name, WeightPerturbation{Kind: SynapseKnockout, Q: 0.5, Seed: seed}); err != nil {
+		if _, _, err := PerturbValues(k, nil, 10, name, Perturbation{Kind: SynapseKnockout, Q: 0.5, Seed: seed}); err != nil {
 			t.Fatal(err)
 		}
 		return k
@@ -153,37 +155,37 @@ func TestWeightPerturbationSeeds(t *testing.T) {
 }
 
 func TestWeightPerturbationErrors(t *testing.T) {
-	for _, p := range []WeightPerturbation{
+	for _, p := range []Perturbation{
 		{Kind: SynapseKnockout, Q: 1.5},
 		{Kind: NodeKnockout, Q: -0.1},
 		{Kind: GaussianNoise, Q: math.NaN()},
-		{Kind: WeightPerturbKind(7), Q: 0.1},
+		{Kind: Kind(7), Q: 0.1},
 	} {
 		if _, _, err := PerturbValues([]float32{1, 2}, nil, 2, "/x", p); err == nil {
 			t.Errorf("%+v accepted", p)
 		}
 	}
-	if _, _, err := PerturbValues([]float32{1, 2, 3}, nil, 2, "/x", WeightPerturbation{}); err == nil {
+	if _, _, err := PerturbValues([]float32{1, 2, 3}, nil, 2, "/x", Perturbation{}); err == nil {
 		t.Error("a kernel that is not a multiple of the units was accepted")
 	}
-	if _, err := ParseWeightPerturbKind("node-knockout"); err != nil {
+	if _, err := ParseKind("node-knockout"); err != nil {
 		t.Error(err)
 	}
-	if _, err := ParseWeightPerturbKind("dropout"); err == nil {
+	if _, err := ParseKind("dropout"); err == nil {
 		t.Error("unknown kind parsed")
 	}
 }
 
 func TestPerturbLayerAndRestore(t *testing.T) {
-	n := newTinyNet(1, 5, 5, 2, 3, 4, false)
+	n := testnet.NewTinyNet(1, 5, 5, 2, 3, 4, false)
 	st := n.Store()
-	if _, err := PerturbLayer(st, "/nope", WeightPerturbation{}); err == nil || !strings.Contains(err.Error(), "/conv1") {
+	if _, err := PerturbLayer(st, "/nope", Perturbation{}); err == nil || !strings.Contains(err.Error(), "/conv1") {
 		t.Errorf("unknown scope: got %v, want the known layers listed", err)
 	}
-	if got := ParamLayers(st); strings.Join(got, ",") != "/conv1,/bn1,/dense" {
-		t.Errorf("ParamLayers = %v", got)
+	if got := Layers(st); strings.Join(got, ",") != "/conv1,/bn1,/dense" {
+		t.Errorf("Layers = %v", got)
 	}
-	lp, err := FindLayerParams(st, "/bn1")
+	lp, err := FindLayer(st, "/bn1")
 	if err != nil || lp.Kernel.Name() != "gamma" || lp.Bias.Name() != "beta" || lp.Units != 3 {
 		t.Fatalf("bn1 params: %+v, %v", lp, err)
 	}
@@ -191,7 +193,7 @@ func TestPerturbLayerAndRestore(t *testing.T) {
 	for v := range st.IterVariables() {
 		orig[v.Path()] = tensors.MustCopyFlatData[float32](v.MustValue())
 	}
-	snap, err := PerturbLayer(st, "/conv1", WeightPerturbation{Kind: NodeKnockout, Q: 0.7, Seed: 1})
+	snap, err := PerturbLayer(st, "/conv1", Perturbation{Kind: NodeKnockout, Q: 0.7, Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,16 +217,17 @@ func TestPerturbLayerAndRestore(t *testing.T) {
 		}
 	}
 	// A perturbed store is what executors see.
-	an, err := NewAnalyzer(testBackend(t), n)
+	an, err := fisens.NewAnalyzer(testnet.Backend(t), n)
 	if err != nil {
 		t.Fatal(err)
 	}
-	batch := randomBatch(1, 2, 5, 5, 2, 4)
+	x, shape, labels := testnet.RandomBatch(1, 2, 5, 5, 2, 4)
+	batch := fisens.Batch{X: x, Shape: shape, Labels: labels}
 	z0, err := an.Logits(batch)
 	if err != nil {
 		t.Fatal(err)
 	}
-	snap, err = PerturbLayer(st, "/dense", WeightPerturbation{Kind: SynapseKnockout, Q: 1, Target: KernelOnly, Seed: 2})
+	snap, err = PerturbLayer(st, "/dense", Perturbation{Kind: SynapseKnockout, Q: 1, Target: KernelOnly, Seed: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +257,7 @@ func ExamplePerturbValues() {
 		5, 6, 7, 8,
 	}
 	bias := []float32{0.1, 0.2, 0.3, 0.4}
-	_, _, err := PerturbValues(kernel, bias, 4, "/fc1", WeightPerturbation{Kind: NodeKnockout, Q: 0.5, Seed: 1})
+	_, _, err := PerturbValues(kernel, bias, 4, "/fc1", Perturbation{Kind: NodeKnockout, Q: 0.5, Seed: 1})
 	if err != nil {
 		panic(err)
 	}

@@ -1,4 +1,4 @@
-package fisens
+package condition
 
 import (
 	"math"
@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fisens/fisens/fisens"
+	"github.com/fisens/fisens/internal/testnet"
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -62,7 +64,7 @@ func largestSV(A *mat.Dense) float64 {
 }
 
 func TestConvOpNormMatchesSVD(t *testing.T) {
-	b := testBackend(t)
+	b := testnet.Backend(t)
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, tc := range []struct {
 		k, cin, cout, h, w int
@@ -120,7 +122,7 @@ func TestConvOpNormMatchesSVD(t *testing.T) {
 }
 
 func TestDenseOpNormPowerMatchesSVD(t *testing.T) {
-	b := testBackend(t)
+	b := testnet.Backend(t)
 	rng := rand.New(rand.NewPCG(3, 4))
 	for _, sz := range [][2]int{{7, 5}, {20, 3}, {4, 30}} {
 		w := randSlice(rng, sz[0]*sz[1], 1)
@@ -165,13 +167,13 @@ func newChainNet(seed uint64) *chainNet {
 	rng := rand.New(rand.NewPCG(seed, 5))
 	n := &chainNet{store: model.NewStore(), scale: 1.0 / 255}
 	st := n.store
-	st.Scope("/conv1").VariableWithValue("weights", randTensor(rng, 0.4, 0, 3, 3, 1, 4))
-	st.Scope("/conv1").VariableWithValue("biases", randTensor(rng, 0.1, 0, 4))
-	st.Scope("/conv2").VariableWithValue("weights", randTensor(rng, 0.3, 0, 3, 3, 4, 6))
-	st.Scope("/conv2").VariableWithValue("biases", randTensor(rng, 0.1, 0, 6))
-	st.Scope("/fc3").VariableWithValue("weights", randTensor(rng, 0.3, 0, 2*2*6, 8))
-	st.Scope("/fc3").VariableWithValue("biases", randTensor(rng, 0.1, 0, 8))
-	st.Scope("/fc4").VariableWithValue("weights", randTensor(rng, 0.4, 0, 8, chainK))
+	st.Scope("/conv1").VariableWithValue("weights", testnet.RandTensor(rng, 0.4, 0, 3, 3, 1, 4))
+	st.Scope("/conv1").VariableWithValue("biases", testnet.RandTensor(rng, 0.1, 0, 4))
+	st.Scope("/conv2").VariableWithValue("weights", testnet.RandTensor(rng, 0.3, 0, 3, 3, 4, 6))
+	st.Scope("/conv2").VariableWithValue("biases", testnet.RandTensor(rng, 0.1, 0, 6))
+	st.Scope("/fc3").VariableWithValue("weights", testnet.RandTensor(rng, 0.3, 0, 2*2*6, 8))
+	st.Scope("/fc3").VariableWithValue("biases", testnet.RandTensor(rng, 0.1, 0, 8))
+	st.Scope("/fc4").VariableWithValue("weights", testnet.RandTensor(rng, 0.4, 0, 8, chainK))
 	return n
 }
 
@@ -180,12 +182,12 @@ func (n *chainNet) Logits(scope *model.Scope, x *graph.Node) *graph.Node {
 	v := func(p string) *graph.Node { return scope.Store().GetVariable(p).NodeValue(g) }
 	h := graph.MulScalar(x, n.scale)
 	h = graph.Convolve(h, v("/conv1/weights")).PadSame().Done()
-	h = graph.Max(addBias(h, v("/conv1/biases")), graph.ZerosLike(h))
+	h = graph.Max(testnet.AddBias(h, v("/conv1/biases")), graph.ZerosLike(h))
 	h = graph.MaxPool(h).Window(2).NoPadding().Done()
 	h = graph.Convolve(h, v("/conv2/weights")).NoPadding().Done()
-	h = graph.Max(addBias(h, v("/conv2/biases")), graph.ZerosLike(h))
+	h = graph.Max(testnet.AddBias(h, v("/conv2/biases")), graph.ZerosLike(h))
 	h = graph.Reshape(h, h.Shape().Dim(0), -1)
-	h = addBias(graph.MatMul(h, v("/fc3/weights")), v("/fc3/biases"))
+	h = testnet.AddBias(graph.MatMul(h, v("/fc3/weights")), v("/fc3/biases"))
 	h = graph.Max(h, graph.ZerosLike(h))
 	return graph.MatMul(h, v("/fc4/weights"))
 }
@@ -199,13 +201,13 @@ func chainNetChain() Chain {
 	}}
 }
 
-func pixelBatch(seed uint64, n int) Batch {
+func pixelBatch(seed uint64, n int) fisens.Batch {
 	rng := rand.New(rand.NewPCG(seed, 11))
 	x := make([]float32, n*chainH*chainW)
 	for i := range x {
 		x[i] = float32(255 * rng.Float64())
 	}
-	return Batch{X: x, Shape: []int{n, chainH, chainW, 1}}
+	return fisens.Batch{X: x, Shape: []int{n, chainH, chainW, 1}}
 }
 
 func newTestEstimator(t *testing.T, b compute.Backend) *Estimator {
@@ -218,7 +220,7 @@ func newTestEstimator(t *testing.T, b compute.Backend) *Estimator {
 }
 
 func TestEstimatorChecksTheChain(t *testing.T) {
-	b := testBackend(t)
+	b := testnet.Backend(t)
 	e := newTestEstimator(t, b)
 	if e.CheckedDiff() > 1e-5 {
 		t.Errorf("chain and classifier differ by %g", e.CheckedDiff())
@@ -253,7 +255,7 @@ func TestEstimatorChecksTheChain(t *testing.T) {
 }
 
 func TestConditionChain(t *testing.T) {
-	e := newTestEstimator(t, testBackend(t))
+	e := newTestEstimator(t, testnet.Backend(t))
 	conds, err := e.Conditions(pixelBatch(1, 3))
 	if err != nil {
 		t.Fatal(err)
@@ -279,7 +281,7 @@ func TestConditionChain(t *testing.T) {
 
 // The bound is never violated by measured random perturbations of inputs, weights, and by rounding.
 func TestBoundHoldsForRandomPerturbations(t *testing.T) {
-	b := testBackend(t)
+	b := testnet.Backend(t)
 	e := newTestEstimator(t, b)
 	batch := pixelBatch(2, 6)
 	conds, err := e.Conditions(batch)
@@ -318,7 +320,7 @@ func TestBoundHoldsForRandomPerturbations(t *testing.T) {
 					x[n*P+i] += d[i]
 				}
 			}
-			f, err := e.Run(Batch{X: x, Shape: batch.Shape}, w0, 0)
+			f, err := e.Run(fisens.Batch{X: x, Shape: batch.Shape}, w0, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -362,7 +364,7 @@ func TestBoundHoldsForRandomPerturbations(t *testing.T) {
 }
 
 func TestAttacksRespectTheBound(t *testing.T) {
-	b := testBackend(t)
+	b := testnet.Backend(t)
 	e := newTestEstimator(t, b)
 	batch := pixelBatch(3, 4)
 	conds, err := e.Conditions(batch)
@@ -382,7 +384,7 @@ func TestAttacksRespectTheBound(t *testing.T) {
 		for i := range x {
 			x[i] += d[i]
 		}
-		f, err := e.Run(Batch{X: x, Shape: batch.Shape}, w0, 0)
+		f, err := e.Run(fisens.Batch{X: x, Shape: batch.Shape}, w0, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -401,7 +403,7 @@ func TestAttacksRespectTheBound(t *testing.T) {
 			t.Errorf("example %d: attack %v beats the bound %v", n, rp[n], bound)
 		}
 	}
-	one := Batch{X: batch.X[:P], Shape: []int{1, chainH, chainW, 1}}
+	one := fisens.Batch{X: batch.X[:P], Shape: []int{1, chainH, chainW, 1}}
 	_, wp, err := e.AttackWeights(one, rel, 3)
 	if err != nil {
 		t.Fatal(err)
@@ -455,7 +457,7 @@ func TestRoundSignificand(t *testing.T) {
 
 // The in-graph rounding (Veltkamp's splitting) equals the host rounding.
 func TestGraphRoundingMatchesHost(t *testing.T) {
-	b := testBackend(t)
+	b := testnet.Backend(t)
 	rng := rand.New(rand.NewPCG(6, 6))
 	x := randSlice(rng, 5000, 3)
 	for _, bits := range []int{2, 4, 8, 11, 16, 23} {
@@ -473,7 +475,7 @@ func TestGraphRoundingMatchesHost(t *testing.T) {
 }
 
 func TestPredictBits(t *testing.T) {
-	e := newTestEstimator(t, testBackend(t))
+	e := newTestEstimator(t, testnet.Backend(t))
 	conds, err := e.Conditions(pixelBatch(4, 5))
 	if err != nil {
 		t.Fatal(err)

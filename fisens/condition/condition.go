@@ -1,4 +1,4 @@
-package fisens
+package condition
 
 import (
 	"errors"
@@ -8,13 +8,16 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/fisens/fisens/fisens"
+	"github.com/fisens/fisens/fisens/weights"
+	"github.com/fisens/fisens/internal/hostargs"
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"gonum.org/v1/gonum/mat"
 )
 
-// The condition-number estimator (SPEC C); the derivation is in condition_doc.go.
+// The condition-number estimator (SPEC C); the derivation is in the package documentation (doc.go).
 
 // ChainKind is the linear map of a chain layer.
 type ChainKind int
@@ -58,7 +61,7 @@ type ChainLayer struct {
 // Chain describes a plain feed-forward classifier (AlexNet- or VGG-style: convolutions, dense
 // layers, ReLU, non-overlapping max pools; dropout is the identity in inference) as a sequence of
 // affine layers. Residual or dense connections cannot be described: the estimator does not cover
-// ResNets and DenseNets (see the package documentation of the estimator in condition_doc.go).
+// ResNets and DenseNets (see the package documentation).
 type Chain struct {
 	Input      []int   // one example's input shape, [H, W, C]
 	InputScale float64 // the network multiplies its input by this constant first (1/255 for raw-pixel models); 0 means 1
@@ -139,7 +142,7 @@ type layerInfo struct {
 // later changes to the classifier's variables are not seen. Safe for one goroutine at a time.
 type Estimator struct {
 	backend compute.Backend
-	clf     Classifier
+	clf     fisens.Classifier
 	chain   Chain
 	scale   float64
 	layers  []layerInfo
@@ -160,12 +163,12 @@ type Estimator struct {
 // checks that the chain reproduces the classifier's logits on a seeded random probe batch, and
 // computes every layer's operator norms: exact SVD for dense layers, power iteration with the
 // convolution and its transpose (by automatic differentiation) for convolutions.
-func NewEstimator(b compute.Backend, clf Classifier, chain Chain, opt NormOptions) (*Estimator, error) {
+func NewEstimator(b compute.Backend, clf fisens.Classifier, chain Chain, opt NormOptions) (*Estimator, error) {
 	if b == nil {
-		return nil, errors.New("fisens: NewEstimator: nil backend")
+		return nil, errors.New("condition: NewEstimator: nil backend")
 	}
 	if clf == nil || clf.Store() == nil {
-		return nil, errors.New("fisens: NewEstimator: nil classifier or classifier without a store")
+		return nil, errors.New("condition: NewEstimator: nil classifier or classifier without a store")
 	}
 	e := &Estimator{backend: b, clf: clf, chain: chain, opt: opt, power: map[int]*graph.Exec{}}
 	e.scale = chain.InputScale
@@ -173,7 +176,7 @@ func NewEstimator(b compute.Backend, clf Classifier, chain Chain, opt NormOption
 		e.scale = 1
 	}
 	if math.IsNaN(e.scale) || math.IsInf(e.scale, 0) || e.scale < 0 {
-		return nil, fmt.Errorf("fisens: chain InputScale = %v, want a finite positive number (or 0 for 1)", chain.InputScale)
+		return nil, fmt.Errorf("condition: chain InputScale = %v, want a finite positive number (or 0 for 1)", chain.InputScale)
 	}
 	if err := e.resolve(); err != nil {
 		return nil, err
@@ -191,15 +194,15 @@ func NewEstimator(b compute.Backend, clf Classifier, chain Chain, opt NormOption
 func (e *Estimator) resolve() error {
 	ch := e.chain
 	if len(ch.Input) != 3 {
-		return fmt.Errorf("fisens: chain Input = %v, want one example's shape [H, W, C]", ch.Input)
+		return fmt.Errorf("condition: chain Input = %v, want one example's shape [H, W, C]", ch.Input)
 	}
 	for _, d := range ch.Input {
 		if d <= 0 {
-			return fmt.Errorf("fisens: chain Input = %v has a non-positive dimension", ch.Input)
+			return fmt.Errorf("condition: chain Input = %v has a non-positive dimension", ch.Input)
 		}
 	}
 	if len(ch.Layers) == 0 {
-		return errors.New("fisens: chain has no layers")
+		return errors.New("condition: chain has no layers")
 	}
 	store := e.clf.Store()
 	shape := append([]int(nil), ch.Input...)
@@ -208,9 +211,9 @@ func (e *Estimator) resolve() error {
 		li := layerInfo{ChainLayer: cl}
 		kv := store.GetVariable(cl.Scope + "/weights")
 		if kv == nil {
-			return fmt.Errorf("fisens: chain layer %d: no variable %s/weights in the classifier (layers: %v)", i, cl.Scope, scopesOf(store))
+			return fmt.Errorf("condition: chain layer %d: no variable %s/weights in the classifier (layers: %v)", i, cl.Scope, weights.Layers(store))
 		}
-		kvals, err := variableValues(kv)
+		kvals, err := weights.Values(kv)
 		if err != nil {
 			return err
 		}
@@ -218,10 +221,10 @@ func (e *Estimator) resolve() error {
 		switch cl.Kind {
 		case ChainConv:
 			if len(shape) != 3 {
-				return fmt.Errorf("fisens: chain layer %s: a convolution needs a [H, W, C] input, got %v", cl.Scope, shape)
+				return fmt.Errorf("condition: chain layer %s: a convolution needs a [H, W, C] input, got %v", cl.Scope, shape)
 			}
 			if len(li.kdims) != 4 || li.kdims[0] != li.kdims[1] || li.kdims[0]%2 == 0 || li.kdims[2] != shape[2] {
-				return fmt.Errorf("fisens: chain layer %s: kernel %v, want [k, k, %d, Cout] with odd k", cl.Scope, li.kdims, shape[2])
+				return fmt.Errorf("condition: chain layer %s: kernel %v, want [k, k, %d, Cout] with odd k", cl.Scope, li.kdims, shape[2])
 			}
 			li.k = li.kdims[0]
 			li.in = shape
@@ -230,16 +233,16 @@ func (e *Estimator) resolve() error {
 				li.out = []int{shape[0], shape[1], li.kdims[3]}
 			case PadValid:
 				if shape[0] < li.k || shape[1] < li.k {
-					return fmt.Errorf("fisens: chain layer %s: input %v smaller than the %d×%d kernel", cl.Scope, shape, li.k, li.k)
+					return fmt.Errorf("condition: chain layer %s: input %v smaller than the %d×%d kernel", cl.Scope, shape, li.k, li.k)
 				}
 				li.out = []int{shape[0] - li.k + 1, shape[1] - li.k + 1, li.kdims[3]}
 			default:
-				return fmt.Errorf("fisens: chain layer %s: unknown padding %d", cl.Scope, cl.Padding)
+				return fmt.Errorf("condition: chain layer %s: unknown padding %d", cl.Scope, cl.Padding)
 			}
 			li.post = li.out
 			if cl.MaxPool {
 				if li.out[0] < 2 || li.out[1] < 2 {
-					return fmt.Errorf("fisens: chain layer %s: 2×2 max pool of a %v output", cl.Scope, li.out)
+					return fmt.Errorf("condition: chain layer %s: 2×2 max pool of a %v output", cl.Scope, li.out)
 				}
 				li.post = []int{li.out[0] / 2, li.out[1] / 2, li.out[2]}
 			}
@@ -250,25 +253,25 @@ func (e *Estimator) resolve() error {
 			}
 			li.flattens = len(shape) > 1
 			if len(li.kdims) != 2 || li.kdims[0] != n {
-				return fmt.Errorf("fisens: chain layer %s: kernel %v, want [%d, out] (input %v)", cl.Scope, li.kdims, n, shape)
+				return fmt.Errorf("condition: chain layer %s: kernel %v, want [%d, out] (input %v)", cl.Scope, li.kdims, n, shape)
 			}
 			if cl.MaxPool {
-				return fmt.Errorf("fisens: chain layer %s: max pool after a dense layer is not supported", cl.Scope)
+				return fmt.Errorf("condition: chain layer %s: max pool after a dense layer is not supported", cl.Scope)
 			}
 			li.in = []int{n}
 			li.out = []int{li.kdims[1]}
 			li.post = li.out
 		default:
-			return fmt.Errorf("fisens: chain layer %s: unknown kind %d", cl.Scope, cl.Kind)
+			return fmt.Errorf("condition: chain layer %s: unknown kind %d", cl.Scope, cl.Kind)
 		}
 		e.weights.Kernels[i] = kvals
 		if bv := store.GetVariable(cl.Scope + "/biases"); bv != nil {
-			bvals, err := variableValues(bv)
+			bvals, err := weights.Values(bv)
 			if err != nil {
 				return err
 			}
 			if len(bvals) != li.out[len(li.out)-1] {
-				return fmt.Errorf("fisens: chain layer %s: %d biases for %d outputs", cl.Scope, len(bvals), li.out[len(li.out)-1])
+				return fmt.Errorf("condition: chain layer %s: %d biases for %d outputs", cl.Scope, len(bvals), li.out[len(li.out)-1])
 			}
 			li.hasBias = true
 			e.weights.Biases[i] = bvals
@@ -278,7 +281,7 @@ func (e *Estimator) resolve() error {
 	}
 	last := e.layers[len(e.layers)-1]
 	if last.Kind != ChainDense || last.ReLU || last.out[0] != e.clf.NumClasses() {
-		return fmt.Errorf("fisens: the last chain layer must be a dense layer without ReLU giving the %d logits (got %s, ReLU %v, %v outputs)",
+		return fmt.Errorf("condition: the last chain layer must be a dense layer without ReLU giving the %d logits (got %s, ReLU %v, %v outputs)",
 			e.clf.NumClasses(), last.Kind, last.ReLU, last.out)
 	}
 	return nil
@@ -302,7 +305,7 @@ func (e *Estimator) CheckedDiff() float64 { return e.checked }
 // weightArgs returns the weights as tensors, in the order the graphs take them.
 func (e *Estimator) weightArgs(w Weights) ([]any, error) {
 	if len(w.Kernels) != len(e.layers) || len(w.Biases) != len(e.layers) {
-		return nil, fmt.Errorf("fisens: weights for %d kernels and %d biases, the chain has %d layers", len(w.Kernels), len(w.Biases), len(e.layers))
+		return nil, fmt.Errorf("condition: weights for %d kernels and %d biases, the chain has %d layers", len(w.Kernels), len(w.Biases), len(e.layers))
 	}
 	var args []any
 	for i, li := range e.layers {
@@ -311,17 +314,17 @@ func (e *Estimator) weightArgs(w Weights) ([]any, error) {
 			n *= d
 		}
 		if len(w.Kernels[i]) != n {
-			return nil, fmt.Errorf("fisens: layer %s: kernel has %d values, want %d %v", li.Scope, len(w.Kernels[i]), n, li.kdims)
+			return nil, fmt.Errorf("condition: layer %s: kernel has %d values, want %d %v", li.Scope, len(w.Kernels[i]), n, li.kdims)
 		}
 		args = append(args, tensors.FromFlatDataAndDimensions(w.Kernels[i], li.kdims...))
 		if li.hasBias {
 			units := li.out[len(li.out)-1]
 			if len(w.Biases[i]) != units {
-				return nil, fmt.Errorf("fisens: layer %s: bias has %d values, want %d", li.Scope, len(w.Biases[i]), units)
+				return nil, fmt.Errorf("condition: layer %s: bias has %d values, want %d", li.Scope, len(w.Biases[i]), units)
 			}
 			args = append(args, tensors.FromFlatDataAndDimensions(w.Biases[i], units))
 		} else if w.Biases[i] != nil {
-			return nil, fmt.Errorf("fisens: layer %s has no bias, weights give %d bias values", li.Scope, len(w.Biases[i]))
+			return nil, fmt.Errorf("condition: layer %s has no bias, weights give %d bias values", li.Scope, len(w.Biases[i]))
 		}
 	}
 	return args, nil
@@ -444,7 +447,7 @@ func (e *Estimator) fwdExec(round bool) (*graph.Exec, error) {
 		return []*graph.Node{z, n}
 	})
 	if err != nil {
-		return nil, fmt.Errorf("fisens: building the chain forward graph: %w", err)
+		return nil, fmt.Errorf("condition: building the chain forward graph: %w", err)
 	}
 	if round {
 		e.fwdRnd = ex
@@ -459,15 +462,15 @@ func (e *Estimator) fwdExec(round bool) (*graph.Exec, error) {
 func callGraph(ex *graph.Exec, args ...any) (out [][]float32, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("fisens: graph execution failed: %v", r)
+			err = fmt.Errorf("condition: graph execution failed: %v", r)
 		}
 	}()
-	if args, err = asTensors(args); err != nil {
-		return nil, err
+	if args, err = hostargs.Wrap(args); err != nil {
+		return nil, fmt.Errorf("condition: %w", err)
 	}
 	res, err := ex.Call(args...)
 	if err != nil {
-		return nil, fmt.Errorf("fisens: graph execution failed: %w", err)
+		return nil, fmt.Errorf("condition: graph execution failed: %w", err)
 	}
 	for _, t := range res {
 		out = append(out, tensors.MustCopyFlatData[float32](t))
@@ -497,10 +500,10 @@ func (f *Forward) Norm(n, l int) float64 {
 // perturbed copy). bits > 0 rounds the input of every linear map (the scaled input and every hidden
 // activation, not the logits) to a significand of bits bits (unit round-off 2^−bits); bits ≤ 0 or
 // ≥ 24 computes in plain float32.
-func (e *Estimator) Run(b Batch, w Weights, bits int) (*Forward, error) {
+func (e *Estimator) Run(b fisens.Batch, w Weights, bits int) (*Forward, error) {
 	K := e.clf.NumClasses()
-	if err := b.validate(K); err != nil {
-		return nil, fmt.Errorf("fisens: %w", err)
+	if err := b.Validate(K); err != nil {
+		return nil, fmt.Errorf("condition: %w", err)
 	}
 	if err := e.checkBatchShape(b); err != nil {
 		return nil, err
@@ -529,9 +532,9 @@ func (e *Estimator) Run(b Batch, w Weights, bits int) (*Forward, error) {
 	return f, nil
 }
 
-func (e *Estimator) checkBatchShape(b Batch) error {
+func (e *Estimator) checkBatchShape(b fisens.Batch) error {
 	if len(b.Shape) != 4 || b.Shape[1] != e.chain.Input[0] || b.Shape[2] != e.chain.Input[1] || b.Shape[3] != e.chain.Input[2] {
-		return fmt.Errorf("fisens: batch shape %v, the chain takes [N, %d, %d, %d]", b.Shape, e.chain.Input[0], e.chain.Input[1], e.chain.Input[2])
+		return fmt.Errorf("condition: batch shape %v, the chain takes [N, %d, %d, %d]", b.Shape, e.chain.Input[0], e.chain.Input[1], e.chain.Input[2])
 	}
 	return nil
 }
@@ -545,18 +548,18 @@ func (e *Estimator) checkAgainstClassifier() error {
 	for i := range x {
 		x[i] = float32(rng.Float64() / e.scale) // inputs in [0, 1/scale), e.g. pixel values 0..255
 	}
-	b := Batch{X: x, Shape: []int{n, in[0], in[1], in[2]}}
-	an, err := NewAnalyzer(e.backend, e.clf)
+	b := fisens.Batch{X: x, Shape: []int{n, in[0], in[1], in[2]}}
+	an, err := fisens.NewAnalyzer(e.backend, e.clf)
 	if err != nil {
 		return err
 	}
 	want, err := an.Logits(b)
 	if err != nil {
-		return fmt.Errorf("fisens: checking the chain: classifier logits: %w", err)
+		return fmt.Errorf("condition: checking the chain: classifier logits: %w", err)
 	}
 	got, err := e.Run(b, e.weights, 0)
 	if err != nil {
-		return fmt.Errorf("fisens: checking the chain: %w", err)
+		return fmt.Errorf("condition: checking the chain: %w", err)
 	}
 	var maxAbs, maxDiff float64
 	for i := range want {
@@ -565,7 +568,7 @@ func (e *Estimator) checkAgainstClassifier() error {
 	}
 	e.checked = maxDiff / math.Max(maxAbs, 1e-30)
 	if math.IsNaN(maxDiff) || maxDiff > 1e-3*maxAbs+1e-5 {
-		return fmt.Errorf("fisens: the chain does not describe the classifier: its logits differ by up to %.3g (largest |z| %.3g) on a random probe; check the layers, paddings, ReLUs, pools and InputScale",
+		return fmt.Errorf("condition: the chain does not describe the classifier: its logits differ by up to %.3g (largest |z| %.3g) on a random probe; check the layers, paddings, ReLUs, pools and InputScale",
 			maxDiff, maxAbs)
 	}
 	return nil
@@ -604,10 +607,10 @@ func (e *Estimator) computeNorms() error {
 // convolutions.
 func (e *Estimator) OpNorm(l int, kernel []float32) (float64, error) {
 	if l < 0 || l >= len(e.layers) {
-		return 0, fmt.Errorf("fisens: OpNorm: layer %d out of range [0, %d)", l, len(e.layers))
+		return 0, fmt.Errorf("condition: OpNorm: layer %d out of range [0, %d)", l, len(e.layers))
 	}
 	if len(kernel) != len(e.weights.Kernels[l]) {
-		return 0, fmt.Errorf("fisens: OpNorm: layer %s: kernel has %d values, want %d", e.layers[l].Scope, len(kernel), len(e.weights.Kernels[l]))
+		return 0, fmt.Errorf("condition: OpNorm: layer %s: kernel has %d values, want %d", e.layers[l].Scope, len(kernel), len(e.weights.Kernels[l]))
 	}
 	op, _, err := e.opNorm(l, kernel)
 	return op, err
@@ -633,7 +636,7 @@ func (e *Estimator) opNorm(l int, kernel []float32) (float64, int, error) {
 	e.mu.Unlock()
 	s, it, err := powerIterate(ex, kernel, li, e.opt)
 	if err != nil {
-		return 0, 0, fmt.Errorf("fisens: layer %s: %w", li.Scope, err)
+		return 0, 0, fmt.Errorf("condition: layer %s: %w", li.Scope, err)
 	}
 	return s, it, nil
 }
@@ -642,13 +645,13 @@ func (e *Estimator) opNorm(l int, kernel []float32) (float64, int, error) {
 // gonum's SVD in float64.
 func DenseOpNorm(w []float32, rows, cols int) (float64, error) {
 	if rows <= 0 || cols <= 0 || len(w) != rows*cols {
-		return 0, fmt.Errorf("fisens: DenseOpNorm: %d values for a %d × %d matrix", len(w), rows, cols)
+		return 0, fmt.Errorf("condition: DenseOpNorm: %d values for a %d × %d matrix", len(w), rows, cols)
 	}
 	d := make([]float64, len(w))
 	allZero := true
 	for i, v := range w {
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return 0, fmt.Errorf("fisens: DenseOpNorm: entry %d is %v", i, v)
+			return 0, fmt.Errorf("condition: DenseOpNorm: entry %d is %v", i, v)
 		}
 		d[i] = float64(v)
 		allZero = allZero && v == 0
@@ -658,7 +661,7 @@ func DenseOpNorm(w []float32, rows, cols int) (float64, error) {
 	}
 	var svd mat.SVD
 	if !svd.Factorize(mat.NewDense(rows, cols, d), mat.SVDNone) {
-		return 0, fmt.Errorf("fisens: DenseOpNorm: the SVD of the %d × %d matrix did not converge", rows, cols)
+		return 0, fmt.Errorf("condition: DenseOpNorm: the SVD of the %d × %d matrix did not converge", rows, cols)
 	}
 	return svd.Values(nil)[0], nil
 }
@@ -667,13 +670,13 @@ func DenseOpNorm(w []float32, rows, cols int) (float64, error) {
 // [k, k, Cin, Cout] (row-major values) on inputs of shape in = [H, W, Cin] with the given padding.
 func ConvOpNorm(b compute.Backend, kernel []float32, kdims []int, in []int, padding ChainPadding, opt NormOptions) (float64, int, error) {
 	if b == nil {
-		return 0, 0, errors.New("fisens: ConvOpNorm: nil backend")
+		return 0, 0, errors.New("condition: ConvOpNorm: nil backend")
 	}
 	if len(kdims) != 4 || kdims[0] != kdims[1] || kdims[0]%2 == 0 || len(in) != 3 || in[2] != kdims[2] {
-		return 0, 0, fmt.Errorf("fisens: ConvOpNorm: kernel %v and input %v: want [k, k, Cin, Cout] with odd k and [H, W, Cin]", kdims, in)
+		return 0, 0, fmt.Errorf("condition: ConvOpNorm: kernel %v and input %v: want [k, k, Cin, Cout] with odd k and [H, W, Cin]", kdims, in)
 	}
 	if len(kernel) != kdims[0]*kdims[1]*kdims[2]*kdims[3] {
-		return 0, 0, fmt.Errorf("fisens: ConvOpNorm: kernel has %d values, shape %v", len(kernel), kdims)
+		return 0, 0, fmt.Errorf("condition: ConvOpNorm: kernel has %d values, shape %v", len(kernel), kdims)
 	}
 	li := layerInfo{ChainLayer: ChainLayer{Kind: ChainConv, Padding: padding}, kdims: kdims, k: kdims[0], in: in}
 	ex, err := powerExec(b, li)
@@ -686,10 +689,10 @@ func ConvOpNorm(b compute.Backend, kernel []float32, kdims []int, in []int, padd
 // DenseOpNormPower is DenseOpNorm by power iteration on backend b (for tests and comparison).
 func DenseOpNormPower(b compute.Backend, w []float32, rows, cols int, opt NormOptions) (float64, int, error) {
 	if b == nil {
-		return 0, 0, errors.New("fisens: DenseOpNormPower: nil backend")
+		return 0, 0, errors.New("condition: DenseOpNormPower: nil backend")
 	}
 	if rows <= 0 || cols <= 0 || len(w) != rows*cols {
-		return 0, 0, fmt.Errorf("fisens: DenseOpNormPower: %d values for a %d × %d matrix", len(w), rows, cols)
+		return 0, 0, fmt.Errorf("condition: DenseOpNormPower: %d values for a %d × %d matrix", len(w), rows, cols)
 	}
 	li := layerInfo{ChainLayer: ChainLayer{Kind: ChainDense}, kdims: []int{rows, cols}, in: []int{rows}}
 	ex, err := powerExec(b, li)
@@ -790,7 +793,7 @@ type Condition struct {
 func (c Condition) BiasCond(i int) float64 { return c.BiasN[i] * c.Tail[i] }
 
 // Conditions computes every example's Condition with the classifier's weights.
-func (e *Estimator) Conditions(b Batch) ([]Condition, error) {
+func (e *Estimator) Conditions(b fisens.Batch) ([]Condition, error) {
 	f, err := e.Run(b, e.weights, 0)
 	if err != nil {
 		return nil, err
@@ -839,7 +842,7 @@ type PerturbSizes struct {
 }
 
 // Bound returns an upper bound of ‖Δz‖/‖z‖ for a perturbation of the given sizes, from the exact
-// (not first-order) recursion of condition_doc.go. It holds for perturbations of any size.
+// (not first-order) recursion of the package documentation. It holds for perturbations of any size.
 func (c Condition) Bound(p PerturbSizes) float64 {
 	L := len(c.Op)
 	u := p.Round
@@ -908,10 +911,10 @@ func (e *Estimator) RoundingPerturbation(bits int, weights, activations bool) Pe
 // example), or maxBits+1 if none does; and, for b = 1 … maxBits, that quantile of the bound.
 func (e *Estimator) PredictBits(conds []Condition, tol float64, weights, activations bool, q float64, maxBits int) (int, []float64, error) {
 	if len(conds) == 0 {
-		return 0, nil, errors.New("fisens: PredictBits: no conditions")
+		return 0, nil, errors.New("condition: PredictBits: no conditions")
 	}
 	if !(tol > 0) || !(q > 0 && q <= 1) || maxBits < 1 {
-		return 0, nil, fmt.Errorf("fisens: PredictBits: tol = %v, q = %v, maxBits = %d: want tol > 0, 0 < q ≤ 1, maxBits ≥ 1", tol, q, maxBits)
+		return 0, nil, fmt.Errorf("condition: PredictBits: tol = %v, q = %v, maxBits = %d: want tol > 0, 0 < q ≤ 1, maxBits ≥ 1", tol, q, maxBits)
 	}
 	best := maxBits + 1
 	curve := make([]float64, maxBits)
@@ -944,7 +947,7 @@ func quantileOf(v []float64, q float64) float64 {
 // (ties to even), so that |r(x) − x| ≤ 2^−bits |x|; bits ≥ 24 leaves float32 values unchanged.
 func RoundSignificand(v []float32, bits int) error {
 	if bits < 1 {
-		return fmt.Errorf("fisens: RoundSignificand: bits = %d, want ≥ 1", bits)
+		return fmt.Errorf("condition: RoundSignificand: bits = %d, want ≥ 1", bits)
 	}
 	if bits >= 24 {
 		return nil
@@ -1064,9 +1067,9 @@ func RelChange(z, z0 []float32, K int) []float64 {
 // gradient of the cross-entropy of the predicted class), then steps of projected gradient ascent of
 // ‖z(x+δ) − z(x)‖² on that sphere, keeping the best iterate. It returns both perturbations (row-major
 // like b.X). Inputs are not clipped to a valid pixel range.
-func (e *Estimator) AttackInput(b Batch, rel float64, steps int) (fgsm, pgd []float32, err error) {
+func (e *Estimator) AttackInput(b fisens.Batch, rel float64, steps int) (fgsm, pgd []float32, err error) {
 	if !(rel > 0) || steps < 0 {
-		return nil, nil, fmt.Errorf("fisens: AttackInput: rel = %v, steps = %d: want rel > 0, steps ≥ 0", rel, steps)
+		return nil, nil, fmt.Errorf("condition: AttackInput: rel = %v, steps = %d: want rel > 0, steps ≥ 0", rel, steps)
 	}
 	K := e.clf.NumClasses()
 	f0, err := e.Run(b, e.weights, 0)
@@ -1081,7 +1084,8 @@ func (e *Estimator) AttackInput(b Batch, rel float64, steps int) (fgsm, pgd []fl
 	if err != nil {
 		return nil, nil, err
 	}
-	N, P := b.N(), b.perExample()
+	N := b.N()
+	P := len(b.X) / N // Run validated the batch
 	z0t := tensors.FromFlatDataAndDimensions(f0.Logits, N, K)
 	oh := tensors.FromFlatDataAndDimensions(onehotPred(f0.Logits, K), N, K)
 	radius := make([]float64, N)
@@ -1154,12 +1158,12 @@ func (e *Estimator) AttackInput(b Batch, rel float64, steps int) (fgsm, pgd []fl
 // perturbation of every kernel and bias with ‖ΔK_l‖_F = rel·‖K_l‖_F and ‖Δb_l‖ = rel·‖b_l‖ that
 // changes the logits as much as possible (FGSM on the cross-entropy of the predicted class, then
 // projected gradient ascent of ‖Δz‖²). It returns the perturbations ΔW (not W + ΔW).
-func (e *Estimator) AttackWeights(b Batch, rel float64, steps int) (fgsm, pgd Weights, err error) {
+func (e *Estimator) AttackWeights(b fisens.Batch, rel float64, steps int) (fgsm, pgd Weights, err error) {
 	if !(rel > 0) || steps < 0 {
-		return Weights{}, Weights{}, fmt.Errorf("fisens: AttackWeights: rel = %v, steps = %d: want rel > 0, steps ≥ 0", rel, steps)
+		return Weights{}, Weights{}, fmt.Errorf("condition: AttackWeights: rel = %v, steps = %d: want rel > 0, steps ≥ 0", rel, steps)
 	}
 	if b.N() != 1 {
-		return Weights{}, Weights{}, fmt.Errorf("fisens: AttackWeights takes one example at a time, got %d", b.N())
+		return Weights{}, Weights{}, fmt.Errorf("condition: AttackWeights takes one example at a time, got %d", b.N())
 	}
 	K := e.clf.NumClasses()
 	f0, err := e.Run(b, e.weights, 0)

@@ -1,8 +1,6 @@
-package fisens
-
-// Weight perturbations of Cheney, Schrimpf & Kreiman (2017), "On the Robustness of Convolutional
-// Neural Networks to Internal Architecture and Weight Perturbations" (SPEC B), as plain, seeded,
-// restorable operations on one layer of a GoMLX variable store:
+// Package weights applies the weight perturbations of Cheney, Schrimpf & Kreiman (2017), "On the
+// Robustness of Convolutional Neural Networks to Internal Architecture and Weight Perturbations"
+// (SPEC B), as plain, seeded, restorable operations on one layer of a GoMLX variable store:
 //
 //   - synapse knockout: ⌊q·n⌋ of the n entries of a variable, drawn without replacement, are set to 0;
 //   - node knockout: ⌊q·U⌋ of the U units of a layer (conv filters, dense units, batch-norm channels:
@@ -14,6 +12,7 @@ package fisens
 // bias of a layer are perturbed separately — each with its own draw and its own σ — and by default
 // both are perturbed in the same trial (Target KernelAndBias); KernelOnly and BiasOnly perturb one of
 // them. Node knockout always removes a unit's kernel slice and bias together.
+package weights
 
 import (
 	"errors"
@@ -29,12 +28,12 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 )
 
-// WeightPerturbKind is one of Cheney et al.'s weight perturbations.
-type WeightPerturbKind int
+// Kind is one of Cheney et al.'s weight perturbations.
+type Kind int
 
 const (
 	// SynapseKnockout zeroes a random fraction q of a variable's entries.
-	SynapseKnockout WeightPerturbKind = iota
+	SynapseKnockout Kind = iota
 	// NodeKnockout zeroes a random fraction q of a layer's units (kernel slice and bias together).
 	NodeKnockout
 	// GaussianNoise adds N(0, (q·σ)²) noise, σ the standard deviation of the variable's values.
@@ -42,7 +41,7 @@ const (
 )
 
 // String returns "synapse-knockout", "node-knockout" or "gaussian-noise".
-func (k WeightPerturbKind) String() string {
+func (k Kind) String() string {
 	switch k {
 	case SynapseKnockout:
 		return "synapse-knockout"
@@ -51,25 +50,25 @@ func (k WeightPerturbKind) String() string {
 	case GaussianNoise:
 		return "gaussian-noise"
 	}
-	return fmt.Sprintf("WeightPerturbKind(%d)", int(k))
+	return fmt.Sprintf("Kind(%d)", int(k))
 }
 
-// ParseWeightPerturbKind parses the names String returns.
-func ParseWeightPerturbKind(s string) (WeightPerturbKind, error) {
-	for _, k := range []WeightPerturbKind{SynapseKnockout, NodeKnockout, GaussianNoise} {
+// ParseKind parses the names String returns.
+func ParseKind(s string) (Kind, error) {
+	for _, k := range []Kind{SynapseKnockout, NodeKnockout, GaussianNoise} {
 		if s == k.String() {
 			return k, nil
 		}
 	}
-	return 0, fmt.Errorf("fisens: weight perturbation %q: want synapse-knockout, node-knockout or gaussian-noise", s)
+	return 0, fmt.Errorf("weights: weight perturbation %q: want synapse-knockout, node-knockout or gaussian-noise", s)
 }
 
-// WeightTarget selects which variables of a layer a synapse knockout or Gaussian noise perturbs.
-type WeightTarget int
+// Target selects which variables of a layer a synapse knockout or Gaussian noise perturbs.
+type Target int
 
 const (
 	// KernelAndBias perturbs both, each with its own draw and statistics (the authors' code).
-	KernelAndBias WeightTarget = iota
+	KernelAndBias Target = iota
 	// KernelOnly perturbs the kernel ("weights", or batch norm's "gamma") only.
 	KernelOnly
 	// BiasOnly perturbs the bias ("biases", or batch norm's "beta") only.
@@ -77,7 +76,7 @@ const (
 )
 
 // String returns "kernel+bias", "kernel" or "bias".
-func (t WeightTarget) String() string {
+func (t Target) String() string {
 	switch t {
 	case KernelAndBias:
 		return "kernel+bias"
@@ -86,36 +85,36 @@ func (t WeightTarget) String() string {
 	case BiasOnly:
 		return "bias"
 	}
-	return fmt.Sprintf("WeightTarget(%d)", int(t))
+	return fmt.Sprintf("Target(%d)", int(t))
 }
 
-// WeightPerturbation is one random weight perturbation of one layer.
-type WeightPerturbation struct {
-	Kind WeightPerturbKind
+// Perturbation is one random weight perturbation of one layer.
+type Perturbation struct {
+	Kind Kind
 	// Q is the fraction of entries or units knocked out (in [0, 1]) or, for GaussianNoise, the noise
 	// standard deviation in units of the variable's standard deviation (≥ 0).
 	Q      float64
-	Target WeightTarget // ignored by NodeKnockout (kernel slice and bias go together)
-	Seed   uint64       // the same seed, layer and settings give the same perturbation
+	Target Target // ignored by NodeKnockout (kernel slice and bias go together)
+	Seed   uint64 // the same seed, layer and settings give the same perturbation
 }
 
-func (p WeightPerturbation) validate() error {
+func (p Perturbation) validate() error {
 	if math.IsNaN(p.Q) || math.IsInf(p.Q, 0) || p.Q < 0 {
-		return fmt.Errorf("fisens: weight perturbation %s: q = %v, want a finite q ≥ 0", p.Kind, p.Q)
+		return fmt.Errorf("weights: weight perturbation %s: q = %v, want a finite q ≥ 0", p.Kind, p.Q)
 	}
 	switch p.Kind {
 	case SynapseKnockout, NodeKnockout:
 		if p.Q > 1 {
-			return fmt.Errorf("fisens: %s: q = %v is a fraction, want 0 ≤ q ≤ 1", p.Kind, p.Q)
+			return fmt.Errorf("weights: %s: q = %v is a fraction, want 0 ≤ q ≤ 1", p.Kind, p.Q)
 		}
 	case GaussianNoise:
 	default:
-		return fmt.Errorf("fisens: unknown weight perturbation kind %d", int(p.Kind))
+		return fmt.Errorf("weights: unknown weight perturbation kind %d", int(p.Kind))
 	}
 	switch p.Target {
 	case KernelAndBias, KernelOnly, BiasOnly:
 	default:
-		return fmt.Errorf("fisens: unknown weight target %d", int(p.Target))
+		return fmt.Errorf("weights: unknown weight target %d", int(p.Target))
 	}
 	return nil
 }
@@ -126,22 +125,22 @@ var (
 	biasNames   = []string{"biases", "bias", "beta", "offset"}
 )
 
-// LayerParams are the perturbable variables of one layer.
-type LayerParams struct {
+// Layer are the perturbable variables of one layer.
+type Layer struct {
 	Scope  string          // the layer's scope, e.g. "/conv1"
 	Kernel *model.Variable // "weights" (conv [k, k, Cin, Cout], dense [in, out]) or batch norm's "gamma" [C]
 	Bias   *model.Variable // "biases" or "beta" [units]; nil if the layer has none
 	Units  int             // filters / units / channels: the last axis of the kernel
 }
 
-// FindLayerParams returns the kernel and bias of the layer whose trainable variables live directly
+// FindLayer returns the kernel and bias of the layer whose trainable variables live directly
 // in scope (e.g. "/conv1"). The kernel must be float32 with the units on its last axis and the
 // bias a float32 vector of that length.
-func FindLayerParams(store *model.Store, scope string) (*LayerParams, error) {
+func FindLayer(store *model.Store, scope string) (*Layer, error) {
 	if store == nil {
-		return nil, errors.New("fisens: FindLayerParams: nil store")
+		return nil, errors.New("weights: FindLayer: nil store")
 	}
-	lp := &LayerParams{Scope: scope}
+	lp := &Layer{Scope: scope}
 	var names []string
 	for v := range store.IterVariables() {
 		if !v.Trainable || v.Scope() != scope {
@@ -151,39 +150,39 @@ func FindLayerParams(store *model.Store, scope string) (*LayerParams, error) {
 		switch {
 		case contains(kernelNames, v.Name()):
 			if lp.Kernel != nil {
-				return nil, fmt.Errorf("fisens: layer %q has two kernel variables (%s, %s)", scope, lp.Kernel.Name(), v.Name())
+				return nil, fmt.Errorf("weights: layer %q has two kernel variables (%s, %s)", scope, lp.Kernel.Name(), v.Name())
 			}
 			lp.Kernel = v
 		case contains(biasNames, v.Name()):
 			if lp.Bias != nil {
-				return nil, fmt.Errorf("fisens: layer %q has two bias variables (%s, %s)", scope, lp.Bias.Name(), v.Name())
+				return nil, fmt.Errorf("weights: layer %q has two bias variables (%s, %s)", scope, lp.Bias.Name(), v.Name())
 			}
 			lp.Bias = v
 		}
 	}
 	if lp.Kernel == nil {
 		if len(names) == 0 {
-			return nil, fmt.Errorf("fisens: no trainable variable in scope %q (known layers: %s)", scope, strings.Join(scopesOf(store), ", "))
+			return nil, fmt.Errorf("weights: no trainable variable in scope %q (known layers: %s)", scope, strings.Join(scopesOf(store), ", "))
 		}
-		return nil, fmt.Errorf("fisens: layer %q has no kernel variable (want one of %v, it has %v)", scope, kernelNames, names)
+		return nil, fmt.Errorf("weights: layer %q has no kernel variable (want one of %v, it has %v)", scope, kernelNames, names)
 	}
 	ks := lp.Kernel.Shape()
 	if ks.DType != dtypes.Float32 || ks.Rank() < 1 {
-		return nil, fmt.Errorf("fisens: layer %q: kernel %s is %s, want float32 of rank ≥ 1", scope, lp.Kernel.Name(), ks)
+		return nil, fmt.Errorf("weights: layer %q: kernel %s is %s, want float32 of rank ≥ 1", scope, lp.Kernel.Name(), ks)
 	}
 	lp.Units = ks.Dimensions[ks.Rank()-1]
 	if lp.Bias != nil {
 		bs := lp.Bias.Shape()
 		if bs.DType != dtypes.Float32 || bs.Rank() != 1 || bs.Dimensions[0] != lp.Units {
-			return nil, fmt.Errorf("fisens: layer %q: bias %s is %s, want float32 [%d] (the kernel's last axis)", scope, lp.Bias.Name(), bs, lp.Units)
+			return nil, fmt.Errorf("weights: layer %q: bias %s is %s, want float32 [%d] (the kernel's last axis)", scope, lp.Bias.Name(), bs, lp.Units)
 		}
 	}
 	return lp, nil
 }
 
-// ParamLayers lists the scopes of the store that hold a kernel variable (conv, dense or batch-norm
+// Layers lists the scopes of the store that hold a kernel variable (conv, dense or batch-norm
 // layers), in variable creation order.
-func ParamLayers(store *model.Store) []string {
+func Layers(store *model.Store) []string {
 	var out []string
 	seen := map[string]bool{}
 	for v := range store.IterVariables() {
@@ -232,7 +231,7 @@ func snapshot(vars ...*model.Variable) (*Snapshot, error) {
 		if v == nil {
 			continue
 		}
-		vals, err := variableValues(v)
+		vals, err := Values(v)
 		if err != nil {
 			return nil, err
 		}
@@ -257,19 +256,19 @@ func (s *Snapshot) Restore() error {
 	return nil
 }
 
-// variableValues returns a copy of a float32 variable's values.
-func variableValues(v *model.Variable) (out []float32, err error) {
+// Values returns a copy of a float32 variable's values.
+func Values(v *model.Variable) (out []float32, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("fisens: reading variable %s: %v", v.Path(), r)
+			err = fmt.Errorf("weights: reading variable %s: %v", v.Path(), r)
 		}
 	}()
 	t, err := v.Value()
 	if err != nil {
-		return nil, fmt.Errorf("fisens: variable %s has no value (initialise or load the model first): %w", v.Path(), err)
+		return nil, fmt.Errorf("weights: variable %s has no value (initialise or load the model first): %w", v.Path(), err)
 	}
 	if t.DType() != dtypes.Float32 {
-		return nil, fmt.Errorf("fisens: variable %s is %s, want float32", v.Path(), t.DType())
+		return nil, fmt.Errorf("weights: variable %s is %s, want float32", v.Path(), t.DType())
 	}
 	return tensors.MustCopyFlatData[float32](t), nil
 }
@@ -278,24 +277,24 @@ func variableValues(v *model.Variable) (out []float32, err error) {
 func setVariableValues(v *model.Variable, vals []float32, dims []int) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("fisens: setting variable %s: %v", v.Path(), r)
+			err = fmt.Errorf("weights: setting variable %s: %v", v.Path(), r)
 		}
 	}()
 	if err := v.SetValue(tensors.FromFlatDataAndDimensions(vals, dims...)); err != nil {
-		return fmt.Errorf("fisens: setting variable %s: %w", v.Path(), err)
+		return fmt.Errorf("weights: setting variable %s: %w", v.Path(), err)
 	}
 	return nil
 }
 
-// PerturbLayer applies p to the layer in scope of store (see FindLayerParams) and returns a
+// PerturbLayer applies p to the layer in scope of store (see FindLayer) and returns a
 // Snapshot that restores the layer's original values. The values are changed in the store, so any
 // executor that reads the variables (models.Predict, an Analyzer) sees the perturbed network until
 // Restore is called.
-func PerturbLayer(store *model.Store, scope string, p WeightPerturbation) (*Snapshot, error) {
+func PerturbLayer(store *model.Store, scope string, p Perturbation) (*Snapshot, error) {
 	if err := p.validate(); err != nil {
 		return nil, err
 	}
-	lp, err := FindLayerParams(store, scope)
+	lp, err := FindLayer(store, scope)
 	if err != nil {
 		return nil, err
 	}
@@ -330,15 +329,15 @@ func PerturbLayer(store *model.Store, scope string, p WeightPerturbation) (*Snap
 // len(kernel) a multiple of units) and bias values (nil or length units). name seeds the draw
 // together with p.Seed, so different layers get independent draws from one seed. It reports which
 // of the two slices it changed.
-func PerturbValues(kernel, bias []float32, units int, name string, p WeightPerturbation) (changedKernel, changedBias bool, err error) {
+func PerturbValues(kernel, bias []float32, units int, name string, p Perturbation) (changedKernel, changedBias bool, err error) {
 	if err := p.validate(); err != nil {
 		return false, false, err
 	}
 	if units <= 0 || len(kernel) == 0 || len(kernel)%units != 0 {
-		return false, false, fmt.Errorf("fisens: layer %q: kernel of %d values with %d units: want a positive multiple", name, len(kernel), units)
+		return false, false, fmt.Errorf("weights: layer %q: kernel of %d values with %d units: want a positive multiple", name, len(kernel), units)
 	}
 	if bias != nil && len(bias) != units {
-		return false, false, fmt.Errorf("fisens: layer %q: bias has %d values, want %d (units)", name, len(bias), units)
+		return false, false, fmt.Errorf("weights: layer %q: bias has %d values, want %d (units)", name, len(bias), units)
 	}
 	rngK := seededRand(p.Seed, name, p.Kind.String(), "kernel")
 	rngB := seededRand(p.Seed, name, p.Kind.String(), "bias")
@@ -373,7 +372,7 @@ func PerturbValues(kernel, bias []float32, units int, name string, p WeightPertu
 		}
 		return true, bias != nil, nil
 	}
-	return false, false, fmt.Errorf("fisens: unknown weight perturbation kind %d", int(p.Kind))
+	return false, false, fmt.Errorf("weights: unknown weight perturbation kind %d", int(p.Kind))
 }
 
 // seededRand derives an independent PCG stream from a seed and labels.

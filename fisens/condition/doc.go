@@ -1,6 +1,10 @@
-package fisens
-
-// # The condition-number estimator (SPEC C)
+// Package condition bounds how much a feed-forward classifier's logits can change under input,
+// weight and rounding perturbations (SPEC C). Estimator chains per-layer relative condition numbers
+// κ_i = ‖A_i‖‖x_i‖/‖x_{i+1}‖ of a Chain (conv / dense / ReLU / max-pool), with operator norms by SVD
+// or by power iteration with autodiff transposes; PredictBits turns the bound into a bit-width.
+// Residual and dense connections (ResNet, DenseNet) are out of scope.
+//
+// # The estimator
 //
 // Maheshwari et al. (arXiv 2307.12679) describe "roughly a condition number for the whole network"
 // built from inequalities and matrix norms; their code is not public and only the abstract could be
@@ -72,3 +76,4 @@ package fisens
 // large changes: FGSM (one ℓ2-normalised step along the gradient of the cross-entropy of the
 // predicted class) followed by projected gradient ascent of ‖Δz‖² on the sphere of the given
 // relative radius.
+package condition
