@@ -65,7 +65,7 @@ func (t trainJob) name() string { return "train-" + t.arch + "-" + t.dataset }
 // experiments whose per-example work is split by --shard (the others compute everything in each task).
 var shardableExperiments = map[string]bool{
 	"setup0": true, "setup1": true, "setup2": true, "setup3": true, "setup4": true,
-	"onepixel": true, "identity": true, "cheney": true,
+	"onepixel": true, "identity": true, "cheney": true, "informative": true,
 }
 
 // environment variables a job needs from the submitting shell (backend, data, plugin paths).
