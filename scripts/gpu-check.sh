@@ -98,12 +98,12 @@ run() {
   local rc_check=0
   GOMLX_BACKEND=$exact timeout 200 "$G/gpu-check" check --ref "$G/ref.json" ${GPU_CHECK_ARGS_CHECK:-} || rc_check=$?
   say "2/4 cost per image (batch $bench_batch; TF32 allowed as in a real run)"
-  timeout 200 "$G/gpu-check" bench --models resnet50,densenet121 --batch "$bench_batch" --reps 3 --train-steps 5 --param-images 2 \
+  timeout 200 "$G/gpu-check" bench --models "${GPU_CHECK_BENCH_MODELS:-resnet50,densenet121}" --batch "$bench_batch" --reps 3 --train-steps 5 --param-images 2 \
     ${GPU_CHECK_ARGS_BENCH:-} || say "bench failed (rc $?)"
   local left=$(( budget - (SECONDS - t0) ))
   local each=$(( left / 2 - 45 ))   # 45 s per model for compilation and the test evaluation
   if (( each < 30 )); then say "no time left to train ($left s)"; else
-    for arch in resnet50 densenet121; do
+    for arch in ${GPU_CHECK_TRAIN_MODELS:-resnet50 densenet121}; do
       say "train $arch on MNIST for $each s"
       timeout $(( each + 90 )) "$G/gpu-check" train --model "$arch" --seconds "$each" ${GPU_CHECK_ARGS_TRAIN:-} || say "training $arch failed (rc $?)"
     done
@@ -116,8 +116,10 @@ dry_run() {
   local env_lines
   env_lines=$(scripts/install-xla.sh) || { say "scripts/install-xla.sh failed: no XLA CPU plugin for the dry run"; exit 1; }
   eval "$(grep '^export' <<<"$env_lines")"
-  GPU_CHECK_BACKEND=${GOMLX_BACKEND:-xla:cpu} GPU_CHECK_SECONDS=${GPU_CHECK_SECONDS:-200} GPU_CHECK_BATCH=4 \
-    GPU_CHECK_ARGS_BENCH="--reps 1 --train-steps 1 --param-images 1" GPU_CHECK_ARGS_TRAIN="--batch 8" run
+  # Small sizes on the CPU: the small zoo ResNet for the cost and training steps.
+  GPU_CHECK_BACKEND=${GOMLX_BACKEND:-xla:cpu} GPU_CHECK_SECONDS=${GPU_CHECK_SECONDS:-300} GPU_CHECK_BATCH=4 \
+    GPU_CHECK_BENCH_MODELS=zoo:resnet-small-mnist GPU_CHECK_TRAIN_MODELS=resnet-small \
+    GPU_CHECK_ARGS_BENCH="--reps 1 --train-steps 1 --param-images 1" GPU_CHECK_ARGS_TRAIN="--batch 32 --max-steps 20 --valid 500" run
 }
 
 case ${1:-} in

@@ -14,13 +14,14 @@ import (
 	"github.com/fisens/fisens/experiments"
 )
 
-// TestPaperScaleONNX runs `fisens reproduce --scale paper` — every experiment, the paper's exact
+// TestPaperScale runs `fisens reproduce --scale paper` — every experiment, the paper's exact
 // ResNet50 and DenseNet121, trained on real MNIST and on CIFAR-10 files in the canonical binary
 // format, checkpoint selection, every setup, figures and the index — with the sizes of
 // testdata/paper-smoke.set (a few images, one training step per epoch). Only the sizes differ
 // from a real paper run: a user with the data runs the same code path. ONNX Runtime only (the
-// pure-Go backend would take hours for these networks); run by scripts/test.sh.
-func TestPaperScaleONNX(t *testing.T) {
+// pure-Go backend would take hours for these networks); run by its own line in scripts/test.sh
+// (not by the generic ONNX pattern: it takes minutes).
+func TestPaperScale(t *testing.T) {
 	if testing.Short() {
 		t.Skip("paper-scale smoke run: minutes")
 	}

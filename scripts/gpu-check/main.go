@@ -71,9 +71,9 @@ func newModel(b compute.Backend, ref string, set *datasets.Set, logitScale float
 		}
 		return m, 1, m.UseBackend(b)
 	}
-	info, _ := datasets.DatasetInfo(datasets.MNIST)
-	m, err := models.New(models.Config{Arch: ref, Height: info.H, Width: info.W, Channels: info.C, Classes: info.Classes,
-		InputScale: string(datasets.Unit), Seed: 1})
+	h, w, c := set.Dims()
+	m, err := models.New(models.Config{Arch: ref, Height: h, Width: w, Channels: c, Classes: 10,
+		InputScale: string(datasets.Unit), Seed: 1, Dropout: 0.2, L2: 1e-4})
 	if err != nil {
 		return nil, 0, err
 	}
@@ -347,17 +347,11 @@ func runBench(args []string) error {
 		return err
 	}
 	fmt.Printf("backend %s, %s, batch %d, median of %d after a warm-up; seconds per image\n", backend.Name(""), *dataset, *batch, *reps)
-	fmt.Printf("%-14s %10s %12s %12s %12s %14s %10s\n", "model", "forward", "input FI", "patch maps", "train step", "layer FI (1)", "compile")
+	fmt.Printf("%-14s %10s %12s %12s %12s %14s %10s\n", "model", "forward", "input FI", "patch maps", "train step", "layer FI (1)", "total")
 	for _, ref := range strings.Split(*list, ",") {
 		ref = strings.TrimSpace(ref)
 		t0 := time.Now()
-		var m *models.Model
-		if strings.HasPrefix(ref, models.ZooPrefix) {
-			m, _, err = newModel(b, ref, set, 1)
-		} else {
-			h, w, c := set.Dims()
-			m, err = models.New(models.Config{Arch: ref, Height: h, Width: w, Channels: c, Classes: 10, InputScale: string(datasets.Raw255), Seed: 1, Dropout: 0.2, L2: 1e-4})
-		}
+		m, _, err := newModel(b, ref, set, 0.3)
 		if err != nil {
 			return err
 		}
@@ -414,15 +408,15 @@ func runBench(args []string) error {
 			tr := set.Subset(seq(*batch * *trainSteps))
 			res, err := models.Train(context.Background(), b, m, tr, nil, models.TrainConfig{Epochs: 2, BatchSize: *batch, MaxStepsPerEpoch: *trainSteps})
 			if err != nil {
-				return fmt.Errorf("%s training: %w", ref, err)
+				fmt.Fprintf(os.Stderr, "%s training: %v (its time is left out)\n", ref, err)
 			}
-			if len(res.History) == 2 {
+			if res != nil && len(res.History) == 2 {
 				step = res.History[1].Seconds / float64(res.History[1].Steps)
 			}
 		}
 		bs := float64(*batch)
-		fmt.Printf("%-14s %10.4g %12.4g %12.4g %12.4g %14.4g %9.0fs\n", ref, fwd/bs, fi/bs, maps/bs+fi/bs, step/bs, layerFI, (compile1 + compile2 + 0).Seconds())
-		_ = t0
+		fmt.Printf("%-14s %10.4g %12.4g %12.4g %12.4g %14.4g %9.0fs\n", ref, fwd/bs, fi/bs, maps/bs+fi/bs, step/bs, layerFI, time.Since(t0).Seconds())
+		_, _ = compile1, compile2
 	}
 	fmt.Println("input FI = K backward passes + the K×K solve; patch maps = input FI + maps k = 1,3,5,7 (Setup 4);")
 	fmt.Println("train step = one Adam step (training mode, dropout, batch statistics); layer FI = all layers' FI of one image (Setup 2.2), seconds per image")
@@ -469,6 +463,8 @@ func runTrain(args []string) error {
 	epochs := fs.Int("epochs", 200, "epochs of the learning-rate schedule (paper: 200 on MNIST)")
 	batch := fs.Int("batch", models.PaperBatchSize, "batch size (paper 128)")
 	dir := fs.String("dir", "", "training directory (default: a temporary one)")
+	maxSteps := fs.Int("max-steps", 0, "> 0: at most this many batches per epoch (dry runs)")
+	validN := fs.Int("valid", 0, "> 0: validate on this many validation images (dry runs)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -488,6 +484,10 @@ func runTrain(args []string) error {
 	if err != nil {
 		return err
 	}
+	if *validN > 0 && *validN < valid.Len() {
+		valid = valid.Subset(seq(*validN))
+		test = test.Subset(seq(*validN))
+	}
 	if *dir == "" {
 		if *dir, err = os.MkdirTemp("", "gpu-train-"+*arch+"-"); err != nil {
 			return err
@@ -502,7 +502,7 @@ func runTrain(args []string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(*seconds*float64(time.Second)))
 	defer cancel()
 	t0 := time.Now()
-	res, err := models.Train(ctx, b, m, train, valid, models.TrainConfig{Epochs: *epochs, BatchSize: *batch, Dir: *dir,
+	res, err := models.Train(ctx, b, m, train, valid, models.TrainConfig{Epochs: *epochs, BatchSize: *batch, Dir: *dir, MaxStepsPerEpoch: *maxSteps,
 		Progress: epochOnly{}, Dataset: datasets.MNIST, Backend: backend.Name("")})
 	if err != nil && !(res != nil && res.Interrupted && errors.Is(err, context.DeadlineExceeded)) {
 		return err
