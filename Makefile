@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO ?= go
 
-.PHONY: help test unit reproduce readme-figures bench-fi bench-models
+.PHONY: help test unit reproduce readme-figures bench-fi bench-models bench-peer
 help:
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
@@ -27,22 +27,33 @@ bench-models: ## images/s of one forward pass and one training step per family a
 	for b in Forward/resnet50 Forward/densenet121 TrainStep/resnet50 TrainStep/densenet121; do \
 	  $(GO) test -run '^$$' -bench "$$b/go_" -benchtime 1x ./models/ | grep images/s; done
 
+bench-peer: ## fisens vs tuned PyTorch side by side (same net, weights, inputs): ONNX Runtime, XLA CPU, pure Go; ROUNDS=3 (docs/performance.md)
+	scripts/bench-peer/run.sh $(or $(ROUNDS),3)
+
+onnx-fixtures: ## regenerate the ONNX fixtures, PyTorch float64 references and the PyTorch-trained MNIST CNN (models/testdata/onnx; installs Debian's python3-torch)
+	scripts/onnx-fixtures.sh
+
 bench-fi: ## print the FI cost benchmarks (small ResNet) on the pure-Go and ONNX Runtime backends
 	$(GO) test -run '^$$' -bench . -benchtime 5x ./fisens/
 	source <(scripts/install-onnxruntime.sh | grep export) && $(GO) test -tags onnx -run '^$$' -bench . -benchtime 20x ./fisens/
+	if env_xla=$$(scripts/install-xla.sh | grep export); then eval "$$env_xla" && $(GO) test -tags xla -run '^$$' -bench . -benchtime 20x ./fisens/; \
+	  else echo "bench-fi: XLA CPU plugin not installable: xla:cpu skipped"; fi
 
 # ---- Notebooks (GoNB + Jupyter); see notebooks/README.md ----------------------------------------
 NOTEBOOKS ?=
 NB_SHOT ?= smoke
 NB_SHOT_SIZE ?= 1200,4000
 
-.PHONY: notebooks lab notebook-screenshot notebooks-clean
+.PHONY: notebooks lab notebooks-browser notebook-screenshot notebooks-clean
 notebooks: ## execute the notebooks headless at quick scale into notebooks/out/ (.ipynb + .html); fails on any cell error (NOTEBOOKS=... for a subset)
 	scripts/setup-notebooks.sh
 	scripts/run-notebooks.sh $(NOTEBOOKS)
 
-lab: ## install the GoNB kernel for you and start Jupyter (Lab if installed, else the classic Notebook) on notebooks/
+lab: ## install the pinned JupyterLab (.venv-jupyter/), GoNB and ONNX Runtime, then open JupyterLab on notebooks/
 	scripts/notebooks/lab.sh
+
+notebooks-browser: ## browser test: JupyterLab + headless Chromium run notebooks 00 and 07, check cells and figures, screenshots in notebooks/out/browser/
+	scripts/notebooks/browser-test.sh
 
 notebook-screenshot: ## render an executed notebook (NB_SHOT=smoke) to HTML and screenshot it with headless Chromium into notebooks/out/NB_SHOT.png
 	scripts/setup-notebooks.sh --with-chromium
@@ -50,4 +61,4 @@ notebook-screenshot: ## render an executed notebook (NB_SHOT=smoke) to HTML and 
 	scripts/notebooks/screenshot.sh notebooks/out/$(NB_SHOT).ipynb notebooks/out/$(NB_SHOT).png $(NB_SHOT_SIZE)
 
 notebooks-clean: ## strip the outputs from the committed notebooks in place (nbconvert ClearOutputPreprocessor)
-	jupyter nbconvert --log-level=WARN --to notebook --inplace --ClearOutputPreprocessor.enabled=True notebooks/*.ipynb
+	PATH="$(CURDIR)/.venv-jupyter/bin:$$PATH" jupyter nbconvert --log-level=WARN --to notebook --inplace --ClearOutputPreprocessor.enabled=True notebooks/*.ipynb

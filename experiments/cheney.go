@@ -21,8 +21,8 @@ import (
 	"github.com/fisens/fisens/fisens"
 	"github.com/fisens/fisens/fisens/weights"
 	"github.com/fisens/fisens/internal/progress"
-	"github.com/fisens/fisens/internal/rows"
 	"github.com/fisens/fisens/models"
+	"github.com/fisens/fisens/results"
 	"github.com/fisens/fisens/stats"
 )
 
@@ -40,14 +40,13 @@ import (
 // ε, which does differ between layers) and with the Jacobian norm of the same perturbation.
 
 func init() {
-	Register(Experiment{
+	register(Experiment{
 		Name:    "cheney",
 		Title:   "Weight knockout and noise, one layer at a time",
 		Paper:   "Cheney et al. 2017",
 		Order:   60,
-		Run:     runCheneyExperiment,
 		Summary: "accuracy vs fraction of knocked-out weights / units and vs Gaussian weight noise, per layer; half-accuracy q; FI of each layer next to its robustness",
-	})
+	}, DefaultCheneyConfig, RunCheney)
 }
 
 // CheneyPerturbation is one perturbation type of the sweep and its grid of magnitudes.
@@ -90,6 +89,10 @@ type CheneyConfig struct {
 	HeadlineQ     float64              // the q at which the paper's headline is checked (0.7: "removing > 70 %")
 }
 
+// CheneyTop5MinClasses is the smallest number of classes for which the top-5 figure is drawn: with
+// fewer, the top 5 hold a large share of the classes and top-5 accuracy saturates (K = 10: chance 50 %).
+const CheneyTop5MinClasses = 50
+
 // Default q grids: knockouts up to 0.9 and noise up to 2 standard deviations (SPEC B).
 var (
 	cheneyKnockoutQs      = []float64{0, 0.3, 0.5, 0.7, 0.9}
@@ -108,6 +111,7 @@ func DefaultCheneyConfig(scale Scale, backendName string) CheneyConfig {
 			{Kind: weights.SynapseKnockout, Target: weights.KernelAndBias, Qs: cheneyKnockoutQs},
 			{Kind: weights.NodeKnockout, Qs: cheneyKnockoutQs},
 			{Kind: weights.GaussianNoise, Target: weights.KernelAndBias, Qs: cheneyNoiseQs},
+			{Kind: weights.Draw, Target: weights.KernelAndBias, Qs: cheneyKnockoutQs},
 		},
 		Draws:      3,
 		LayerKinds: []string{"conv", "dense"},
@@ -130,7 +134,7 @@ func DefaultCheneyConfig(scale Scale, backendName string) CheneyConfig {
 			CheneyPerturbation{Kind: weights.GaussianNoise, Target: weights.BiasOnly, Qs: cheneyNoiseQsPaper})
 		cfg.LayerKinds = []string{"conv", "dense", "bn"}
 		cfg.Models = append(cfg.Models, cheneyCIFARModels()...)
-	case isPureGo(backendName):
+	case pureGoBackend(backendName):
 		cfg.Models = cfg.Models[:1]
 		cfg.TestImages, cfg.Draws, cfg.MaxLayers, cfg.FIImages, cfg.EvalBatch = 50, 2, 3, 3, 50
 		for i := range cfg.Perturbations {
@@ -223,8 +227,10 @@ type CheneyPoint struct {
 	Q             float64
 	Top1, Top1Std float64
 	Top5, Top5Std float64 // NaN when K ≤ 5
-	Draws         int
-	Kept          float64 // (Top1 − chance)/(base − chance): the fraction of the above-chance accuracy kept
+	// Rel is the paper's performance measure: top-1 accuracy over the unperturbed model's (mean ± std).
+	Rel, RelStd float64
+	Draws       int
+	Kept        float64 // (Top1 − chance)/(base − chance): the fraction of the above-chance accuracy kept
 }
 
 // CheneyCurve is one layer's accuracy curve under one perturbation type.
@@ -272,25 +278,13 @@ type CheneyResult struct {
 	Complete bool
 }
 
-// availableZooModels drops the zoo references the zoo does not hold (the zoo is built separately);
-// other references are kept (a missing directory is an error later).
-func availableZooModels(refs []string) (keep, skipped []string) {
-	for _, ref := range refs {
-		if name, ok := strings.CutPrefix(ref, models.ZooPrefix); ok {
-			if _, err := models.ZooEntry(name); err != nil {
-				skipped = append(skipped, ref)
-				continue
-			}
-		}
-		keep = append(keep, ref)
-	}
-	return keep, skipped
-}
-
 // streamCheneyTest is the generator stream of the test subset.
 const streamCheneyTest = 0xc4e7_0001
 
-var cheneyHeader = []string{"layer", "perturbation", "q", "draw", "top1", "top5"}
+var cheneyColumns = []results.Column{results.TextCol("layer"), results.TextCol("perturbation"), results.FloatCol("q"),
+	results.IntCol("draw"), results.FloatCol("top1"), results.FloatCol("top5")}
+
+var cheneyHeader = results.Spec{Columns: cheneyColumns}.Header()
 
 // RunCheney runs the sweep for every model, appending one row per evaluation to the resumable
 // CSV OutDir/cheney/trials-<model>.csv (only c.Shard's trials under --shard).
@@ -321,9 +315,9 @@ func RunCheney(ctx context.Context, c Common, cfg CheneyConfig) (*CheneyResult, 
 	}
 	names := make([]string, len(refs))
 	for i, ref := range refs {
-		names[i] = refFileName(ref)
+		names[i] = ModelName(ref)
 	}
-	if err := uniqueNames("cheney", refs, names); err != nil {
+	if err := uniqueNames("cheney", refs); err != nil {
 		return nil, err
 	}
 	res := &CheneyResult{Config: cfg, Complete: true, Skipped: skipped}
@@ -411,22 +405,16 @@ func cheneyTrialSeed(seed int64, qi, draw int) uint64 {
 }
 
 func runCheneyModel(ctx context.Context, c Common, b compute.Backend, cfg CheneyConfig, ref, name, dir string) (*CheneyModel, error) {
-	m, dataset, _, err := loadTrainedModel(ref, cfg.Dataset)
+	lm, err := LoadModel(c, ref, cfg.Dataset)
 	if err != nil {
 		return nil, err
 	}
-	var opts []datasets.Option
-	if cfg.DataDir != "" {
-		opts = append(opts, datasets.WithDir(cfg.DataDir))
-	}
-	test, err := datasets.Load(dataset, datasets.SplitTest, opts...)
+	m, dataset := lm.Model, lm.Dataset
+	test, err := lm.Set(datasets.SplitTest, dataOptions(c, cfg.DataDir)...)
 	if err != nil {
 		return nil, err
 	}
-	if err := m.CheckData(test); err != nil {
-		return nil, err
-	}
-	test = test.Subset(sampleSorted(test.Len(), cfg.TestImages, c.Seed, streamCheneyTest))
+	test = test.Subset(datasets.SampleIndices(test.Len(), cfg.TestImages, c.Seed, streamCheneyTest))
 	labels := test.AllLabels()
 	K := m.NumClasses()
 	cm := &CheneyModel{Ref: ref, Name: name, Arch: m.Name(), Dataset: dataset, Classes: K, TestImages: test.Len(), Chance: 1 / float64(K)}
@@ -444,12 +432,16 @@ func runCheneyModel(ctx context.Context, c Common, b compute.Backend, cfg Cheney
 	if len(layers) == 0 {
 		return nil, fmt.Errorf("no layer of kinds %v (layers: %v)", cfg.LayerKinds, weights.Layers(work.Store()))
 	}
-	path := c.Shard.Path(filepath.Join(dir, "trials-"+name+".csv"))
-	f, err := rows.Open(path, cheneyHeader, "layer", "perturbation", "q", "draw")
+	// The run directory's run.json fingerprints the configuration; the table records what it holds.
+	f, err := openTable(c, filepath.Join(dir, "trials-"+name+".csv"), results.Spec{Columns: cheneyColumns,
+		Key: []string{"layer", "perturbation", "q", "draw"}, Settings: results.Settings{"experiment": "cheney", "model": ref,
+			"dataset": dataset, "test_images": strconv.Itoa(test.Len()), "seed": strconv.FormatInt(c.Seed, 10),
+			"measure": "top-1 and top-5 test accuracy after perturbing one layer's weights"}})
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	path := f.Path()
 	total := 0
 	for _, p := range cfg.Perturbations {
 		total += len(layers) * (len(p.Qs) - 1) * cfg.Draws
@@ -465,8 +457,7 @@ func runCheneyModel(ctx context.Context, c Common, b compute.Backend, cfg Cheney
 				for d := 0; d < cfg.Draws; d++ {
 					idx := index
 					index++
-					key := rows.Key(layer, p.key(), fmtFloat(q), strconv.Itoa(d))
-					if !c.Shard.Owns(idx) || f.Done(key) {
+					if !c.Shard.Owns(idx) || f.Has(layer, p.key(), fmtFloat(q), strconv.Itoa(d)) {
 						bar.Add(1)
 						continue
 					}
@@ -485,7 +476,7 @@ func runCheneyModel(ctx context.Context, c Common, b compute.Backend, cfg Cheney
 					if err != nil {
 						return nil, fmt.Errorf("%s, %s, q = %v, draw %d: %w", layer, p.Name(), q, d, err)
 					}
-					if err := f.Write([]string{layer, p.key(), fmtFloat(q), strconv.Itoa(d), fmtFloat(t1), fmtFloat(t5)}); err != nil {
+					if _, err := f.Append([]string{layer, p.key(), fmtFloat(q), strconv.Itoa(d), fmtFloat(t1), fmtFloat(t5)}); err != nil {
 						return nil, err
 					}
 					cm.Trials++
@@ -496,18 +487,15 @@ func runCheneyModel(ctx context.Context, c Common, b compute.Backend, cfg Cheney
 	}
 	bar.Done()
 	cm.SweepTime = time.Since(t0)
-	if err := f.Close(); err != nil {
-		return nil, err
-	}
 	// Read back every row (this run's and earlier runs').
-	_, recs, err := rows.Read(path)
-	if err != nil {
+	recs := f.Rows()
+	if err := f.Close(); err != nil {
 		return nil, err
 	}
 	type acc struct{ t1, t5 []float64 }
 	got := map[string]*acc{}
 	for _, r := range recs {
-		k := rows.Key(r[0], r[1], r[2])
+		k := r[0] + "\x00" + r[1] + "\x00" + r[2]
 		a := got[k]
 		if a == nil {
 			a = &acc{}
@@ -538,7 +526,7 @@ func runCheneyModel(ctx context.Context, c Common, b compute.Backend, cfg Cheney
 			for qi, q := range p.Qs {
 				pt := CheneyPoint{Q: q, Top1: cm.Base1, Top5: cm.Base5, Draws: 0}
 				if qi > 0 {
-					a := got[rows.Key(layer, p.key(), fmtFloat(q))]
+					a := got[layer+"\x00"+p.key()+"\x00"+fmtFloat(q)]
 					if a == nil || len(a.t1) < cfg.Draws {
 						cm.Complete = false
 						continue
@@ -552,6 +540,7 @@ func runCheneyModel(ctx context.Context, c Common, b compute.Backend, cfg Cheney
 					}
 				}
 				pt.Kept = (pt.Top1 - cm.Chance) / (cm.Base1 - cm.Chance)
+				pt.Rel, pt.RelStd = pt.Top1/cm.Base1, pt.Top1Std/cm.Base1
 				cc.Points = append(cc.Points, pt)
 			}
 			cc.HalfQ, cc.Robustness = cheneyHalfQ(cc.Points, cm.Chance, cm.Base1)
@@ -612,7 +601,6 @@ func cheneyFI(ctx context.Context, c Common, b compute.Backend, m *models.Model,
 	for i, l := range cm.Layers {
 		only[i] = l.Name
 	}
-	h, w, ch := test.Dims()
 	K := cm.Classes
 	sums := make([][6]float64, len(cm.Layers))
 	atBound := make([]int, len(cm.Layers))
@@ -622,7 +610,10 @@ func cheneyFI(ctx context.Context, c Common, b compute.Backend, m *models.Model,
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		batch := fisens.Batch{X: test.Batch([]int{i}, scale), Shape: []int{1, h, w, ch}, Labels: []int{test.Label(i)}}
+		batch, err := ReadBatch(test, []int{i}, scale, 0)
+		if err != nil {
+			return err
+		}
 		exact, err := an.ParamFI(batch, fisens.ParamOptions{Form: fisens.Scaling, Only: only})
 		if err != nil {
 			return err
@@ -664,8 +655,9 @@ func cheneyFI(ctx context.Context, c Common, b compute.Backend, m *models.Model,
 // cheneyLayerName drops the leading slash of a scope.
 func cheneyLayerName(s string) string { return strings.TrimPrefix(s, "/") }
 
-// Figure returns one model's accuracy-versus-q panels (one per perturbation type, one curve per
-// layer, mean ± std over the draws) for top-1 (top5 false) or top-5 accuracy.
+// Figure returns one model's performance-versus-q panels (one per perturbation type, one curve per
+// layer, mean ± std over the draws): as in the paper, the perturbed accuracy over the unperturbed
+// one, top-1 (top5 false) or top-5.
 func (m CheneyModel) Figure(cfg CheneyConfig, top5 bool) (*figures.Figure, error) {
 	var panels []*figures.Figure
 	metric := "top-1"
@@ -678,9 +670,9 @@ func (m CheneyModel) Figure(cfg CheneyConfig, top5 bool) (*figures.Figure, error
 			cc := l.Curves[pi]
 			s := figures.Series{Name: cheneyLayerName(l.Name)}
 			for _, pt := range cc.Points {
-				y, e := pt.Top1, pt.Top1Std
+				y, e := pt.Top1/m.Base1, pt.Top1Std/m.Base1
 				if top5 {
-					y, e = pt.Top5, pt.Top5Std
+					y, e = pt.Top5/m.Base5, pt.Top5Std/m.Base5
 				}
 				if math.IsNaN(y) {
 					continue
@@ -697,19 +689,22 @@ func (m CheneyModel) Figure(cfg CheneyConfig, top5 bool) (*figures.Figure, error
 			return nil, fmt.Errorf("cheney: %s: no %s points for %s", m.Name, metric, p.Name())
 		}
 		xlabel := "q (fraction knocked out)"
-		if p.Kind == weights.GaussianNoise {
+		switch p.Kind {
+		case weights.GaussianNoise:
 			xlabel = "q (noise std / weight std)"
+		case weights.Draw:
+			xlabel = "q (fraction redrawn from the layer's values)"
 		}
-		chance := m.Chance
+		chance := m.Chance / m.Base1
 		if top5 {
-			chance = 5 / float64(m.Classes)
+			chance = 5 / float64(m.Classes) / m.Base5
 		}
 		legend := figures.LegendNone
 		if pi == len(cfg.Perturbations)-1 {
 			legend = figures.LegendOutside
 		}
-		fig, err := figures.Curves(p.Name(), xlabel, metric+" accuracy", series, figures.XYOptions{
-			YLim:     [2]float64{0, 1.02},
+		fig, err := figures.Curves(p.Name(), xlabel, metric+" / unperturbed "+metric, series, figures.XYOptions{
+			YLim:     [2]float64{0, 1.05},
 			RefLines: []figures.RefLine{{Value: chance, Label: "chance"}},
 			Legend:   legend,
 			Width:    4.6 * 72, Height: 3.6 * 72,
@@ -722,7 +717,7 @@ func (m CheneyModel) Figure(cfg CheneyConfig, top5 bool) (*figures.Figure, error
 		}
 		panels = append(panels, fig)
 	}
-	return figures.Panels(fmt.Sprintf("%s (%s): %s accuracy when one layer is perturbed (%d test images, mean ± std of draws)",
+	return figures.Panels(fmt.Sprintf("%s (%s): %s performance (perturbed / unperturbed accuracy) when one layer is perturbed (%d test images, mean ± std of draws)",
 		m.Name, m.Dataset, metric, m.TestImages), len(panels), panels...)
 }
 
@@ -941,18 +936,6 @@ func (r *CheneyResult) FIFigure() (*figures.Figure, error) {
 	return figures.Panels("Layer FI and Jacobian norm vs measured robustness (one point per layer)", 4, panels...)
 }
 
-func runCheneyExperiment(ctx context.Context, c Common) (*Report, error) {
-	cfg := DefaultCheneyConfig(c.Scale, c.Backend)
-	if err := ApplyOverrides("cheney", &cfg, os.Getenv(OverridesEnv)); err != nil {
-		return nil, err
-	}
-	res, err := RunCheney(ctx, c, cfg)
-	if err != nil {
-		return nil, err
-	}
-	return res.Report(c)
-}
-
 // Report saves the figures and tables and states the computed findings.
 func (res *CheneyResult) Report(c Common) (*Report, error) {
 	cfg := res.Config
@@ -1041,11 +1024,16 @@ func (res *CheneyResult) Report(c Common) (*Report, error) {
 			for _, l := range m.Layers {
 				lo, hi = math.Min(lo, l.FIAuthorsRatio), math.Max(hi, l.FIAuthorsRatio)
 			}
-			s += fmt.Sprintf("; the authors' convention gives FI / odds between %.3f and %.3f per layer (it can exceed the bound: its absolute ε keeps a rounding-noise direction)", lo, hi)
+			s += fmt.Sprintf("; the authors' convention gives FI / odds between %.3f and %.3f per layer (it can exceed the bound: at full rank its ε adds a systematic term, fisens.AuthorsFullRank, and an absolute ε can keep a rounding-noise direction)", lo, hi)
 			rep.Findings = append(rep.Findings, s)
 		}
+		if m.Classes < CheneyTop5MinClasses {
+			rep.Findings = append(rep.Findings, fmt.Sprintf("%s: top-5 not shown: with K = %d classes the top 5 hold half of the classes (chance %.0f %%) and the "+
+				"unperturbed top-5 accuracy is %.4f, so it only says whether the true class stays in the upper half of the ranking; the paper's top-5 is "+
+				"for ImageNet's 1,000 classes (top-5 accuracies are in cheney/halfq.csv)", m.Name, m.Classes, 500/float64(m.Classes), m.Base5))
+		}
 		for _, top5 := range []bool{false, true} {
-			if top5 && m.Classes <= 5 {
+			if top5 && m.Classes < CheneyTop5MinClasses {
 				continue
 			}
 			fig, err := m.Figure(cfg, top5)
@@ -1056,8 +1044,9 @@ func (res *CheneyResult) Report(c Common) (*Report, error) {
 			if top5 {
 				metric, suffix = "top-5", "-top5"
 			}
-			caption := fmt.Sprintf("%s accuracy of %s on %d %s test images when one layer (one curve each) is perturbed: left synapse knockout (⌊q·n⌋ random weights and, separately, biases zeroed), "+
-				"middle node knockout (⌊q·units⌋ random filters/units with their biases zeroed), right Gaussian noise of std q × the variable's std (kernel and bias each their own). "+
+			caption := fmt.Sprintf("Performance as in the paper — %s accuracy over the unperturbed model's — of %s on %d %s test images when one layer (one curve each) is perturbed, "+
+				"one panel per perturbation: synapse knockout (⌊q·n⌋ random weights and, separately, biases zeroed), node knockout (⌊q·units⌋ random filters/units with their biases zeroed), "+
+				"Gaussian noise of std q × the variable's std, and draw (⌊q·n⌋ random entries replaced by values drawn from the variable's own entries; kernel and bias each their own). "+
 				"Mean ± sample std of %d seeded draws per point; q = 0 is the unperturbed model (top-1 %.4f). Dashed: chance.",
 				metric, m.Name, m.TestImages, m.Dataset, cfg.Draws, m.Base1)
 			ref := FigureRef{Name: "cheney/accuracy-" + m.Name + suffix, Title: fmt.Sprintf("Cheney et al.: %s, %s accuracy vs q", m.Name, metric), Caption: caption, Claim: claim, Finding: finding}

@@ -12,8 +12,8 @@ import (
 	"github.com/fisens/fisens/backend"
 	"github.com/fisens/fisens/datasets"
 	"github.com/fisens/fisens/fisens/weights"
-	"github.com/fisens/fisens/internal/rows"
 	"github.com/fisens/fisens/models"
+	"github.com/fisens/fisens/results"
 )
 
 // A tiny plain conv net for the end-to-end tests of the cheney and estimator experiments:
@@ -68,8 +68,8 @@ func tinyChainModel(t *testing.T) string {
 			return
 		}
 		tinyChainRef = filepath.Join(dir, "tiny-chain")
-		_, tinyChainErr = models.Train(context.Background(), b, m, train.Subset(sampleSorted(train.Len(), 1280, 5, 1)),
-			valid.Subset(sampleSorted(valid.Len(), 200, 5, 2)),
+		_, tinyChainErr = models.Train(context.Background(), b, m, train.Subset(datasets.SampleIndices(train.Len(), 1280, 5, 1)),
+			valid.Subset(datasets.SampleIndices(valid.Len(), 200, 5, 2)),
 			models.TrainConfig{Epochs: 3, BatchSize: 32, LearningRates: []float64{5e-3}, Dir: tinyChainRef, Dataset: datasets.MNIST})
 	})
 	if tinyChainErr != nil {
@@ -152,6 +152,7 @@ func TestCheneyEndToEnd(t *testing.T) {
 			{Kind: weights.SynapseKnockout, Target: weights.KernelAndBias, Qs: []float64{0, 0.7, 1}},
 			{Kind: weights.NodeKnockout, Qs: []float64{0, 1}},
 			{Kind: weights.GaussianNoise, Target: weights.KernelOnly, Qs: []float64{0, 1}},
+			{Kind: weights.Draw, Target: weights.KernelAndBias, Qs: []float64{0, 1}},
 		}}
 	res, err := RunCheney(context.Background(), c, cfg)
 	if err != nil {
@@ -164,7 +165,7 @@ func TestCheneyEndToEnd(t *testing.T) {
 	if m.Base1 < 0.5 {
 		t.Fatalf("the tiny net reached only %.3f top-1", m.Base1)
 	}
-	if len(m.Layers) != 4 || m.Trials != 4*(2+1+1)*2 {
+	if len(m.Layers) != 4 || m.Trials != 4*(2+1+1+1)*2 {
 		t.Fatalf("%d layers, %d trials", len(m.Layers), m.Trials)
 	}
 	last := m.Layers[3]
@@ -173,6 +174,14 @@ func TestCheneyEndToEnd(t *testing.T) {
 		t.Errorf("node knockout q = 1 of fc4: top-1 %v ± %v, want 0", p.Top1, p.Top1Std)
 	}
 	for _, l := range m.Layers {
+		// The paper's performance measure: perturbed over unperturbed top-1.
+		for _, cv := range l.Curves {
+			for _, p := range cv.Points {
+				if math.Abs(p.Rel-p.Top1/m.Base1) > 1e-12 {
+					t.Errorf("%s %s q=%v: relative performance %v, want %v", l.Name, cv.Perturbation, p.Q, p.Rel, p.Top1/m.Base1)
+				}
+			}
+		}
 		if l.Curves[0].Points[0].Kept != 1 || l.FIImages != 2 {
 			t.Errorf("%s: kept at q = 0 %v, FI images %d", l.Name, l.Curves[0].Points[0].Kept, l.FIImages)
 		}
@@ -193,7 +202,7 @@ func TestCheneyEndToEnd(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	if len(rep.Findings) == 0 || !strings.Contains(strings.Join(rep.Findings, "\n"), "headline") {
+	if len(rep.Findings) == 0 || !strings.Contains(strings.Join(rep.Findings, "\n"), "headline") || !strings.Contains(strings.Join(rep.Findings, "\n"), "top-5 not shown") {
 		t.Errorf("findings: %v", rep.Findings)
 	}
 	// A second run resumes: nothing is recomputed and the curves are the same.
@@ -204,9 +213,8 @@ func TestCheneyEndToEnd(t *testing.T) {
 	if res2.Models[0].Trials != 0 || res2.Models[0].Layers[0].Curves[0].Points[1].Top1 != m.Layers[0].Curves[0].Points[1].Top1 {
 		t.Errorf("resume recomputed %d trials", res2.Models[0].Trials)
 	}
-	_, recs, err := rows.Read(filepath.Join(out, "cheney", "trials-tiny-chain.csv"))
-	if err != nil || len(recs) != m.Trials {
-		t.Errorf("%d rows in the trials file, want %d (%v)", len(recs), m.Trials, err)
+	if d, err := results.Read(filepath.Join(out, "cheney", "trials-tiny-chain.csv")); err != nil || len(d.Rows) != m.Trials {
+		t.Errorf("trials file: %v, want %d rows", err, m.Trials)
 	}
 	// Another configuration in the same folder is refused.
 	cfg.Draws = 3

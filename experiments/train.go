@@ -24,15 +24,17 @@ import (
 // trained models are used and nothing is trained (unless Archs is set).
 
 func init() {
-	Register(Experiment{
+	register(Experiment{
 		Name:    "train",
 		Title:   "Paper models: ResNet50 and DenseNet121 trained on MNIST and CIFAR-10 (best-validation checkpoints)",
 		Paper:   "Shu & Zhu 2019",
 		Order:   -1,
-		Run:     runTrainExperiment,
 		Summary: "train the paper's models (paper scale; resumable), keep the best-validation checkpoint, learning curves",
-	})
+	}, DefaultTrainModelsConfig, RunTrainModels)
 }
+
+// streamTrainValid is the generator stream of the validation subset (TrainModelsConfig.ValidImages).
+const streamTrainValid = 0x7472
 
 // TrainModelsConfig configures the training step. Each (arch, dataset) pair is one training
 // directory PaperModelRef(arch, dataset); a cluster runs one pair per job (`fisens submit`).
@@ -203,7 +205,7 @@ func trainPaperModel(ctx context.Context, c Common, cfg TrainModelsConfig, arch,
 		return tm, err
 	}
 	if cfg.ValidImages > 0 && cfg.ValidImages < validSet.Len() {
-		validSet = validSet.Subset(SampleIndices(validSet.Len(), cfg.ValidImages, c.Seed))
+		validSet = validSet.Subset(datasets.SampleIndices(validSet.Len(), cfg.ValidImages, c.Seed, streamTrainValid))
 	}
 	c.Logf("   training %s on %s: %d train / %d valid images, %d epochs (batch %d%s), backend %s → %s",
 		arch, dataset, trainSet.Len(), validSet.Len(), epochs, cfg.BatchSize, maxStepsNote(cfg.MaxSteps), backend.Name(c.Backend), dir)
@@ -269,29 +271,42 @@ func writeFileAtomic(p string, data []byte) error {
 	return nil
 }
 
-func runTrainExperiment(ctx context.Context, c Common) (*Report, error) {
-	cfg := DefaultTrainModelsConfig(c.Scale, backend.Name(c.Backend))
-	if err := ApplyOverrides("train", &cfg, os.Getenv(OverridesEnv)); err != nil {
-		return nil, err
-	}
-	rep := newReport(c, "train", "Paper models: training and checkpoint selection", &cfg)
+// TrainModelsResult is what the training step did.
+type TrainModelsResult struct {
+	Config TrainModelsConfig
+	Models []TrainedModel
+}
+
+// RunTrainModels trains (or resumes, or reuses) the paper models of cfg.
+func RunTrainModels(ctx context.Context, c Common, cfg TrainModelsConfig) (*TrainModelsResult, error) {
+	res := &TrainModelsResult{Config: cfg}
 	if len(cfg.Archs) == 0 {
-		rep.Findings = append(rep.Findings, "no architectures to train (quick scale uses the zoo's trained models; set train.Archs to train)")
-		return rep, nil
+		return res, nil
 	}
 	trained, err := TrainPaperModels(ctx, c, cfg)
 	if err != nil {
 		return nil, err
 	}
+	res.Models = trained
+	return res, nil
+}
+
+// Report writes the table of training runs and the learning curves.
+func (r *TrainModelsResult) Report(c Common) (*Report, error) {
+	rep := newReport(c, "train", "Paper models: training and checkpoint selection", r.Config)
+	if len(r.Config.Archs) == 0 {
+		rep.Findings = append(rep.Findings, "no architectures to train (quick scale uses the zoo's trained models; set train.Archs to train)")
+		return rep, nil
+	}
 	header := []string{"arch", "dataset", "dir", "epochs", "best_epoch", "best_valid_acc", "seconds", "reused"}
 	var tab [][]string
 	var series []figures.Series
-	for _, tm := range trained {
-		r := tm.Result
-		tab = append(tab, []string{tm.Arch, tm.Dataset, tm.Dir, strconv.Itoa(r.Epochs), strconv.Itoa(r.BestEpoch),
-			fmtF(r.BestValidAcc), fmt.Sprintf("%.1f", r.Seconds), strconv.FormatBool(tm.Reused)})
+	for _, tm := range r.Models {
+		res := tm.Result
+		tab = append(tab, []string{tm.Arch, tm.Dataset, tm.Dir, strconv.Itoa(res.Epochs), strconv.Itoa(res.BestEpoch),
+			fmtF(res.BestValidAcc), fmt.Sprintf("%.1f", res.Seconds), strconv.FormatBool(tm.Reused)})
 		s := figures.Series{Name: tm.Arch + " " + tm.Dataset}
-		for _, e := range r.History {
+		for _, e := range res.History {
 			if e.ValidAcc == e.ValidAcc { // not NaN
 				s.X = append(s.X, float64(e.Epoch))
 				s.Y = append(s.Y, e.ValidAcc)
@@ -301,7 +316,7 @@ func runTrainExperiment(ctx context.Context, c Common) (*Report, error) {
 			series = append(series, s)
 		}
 		rep.Findings = append(rep.Findings, fmt.Sprintf("%s on %s: %d epochs, best validation accuracy %.4f at epoch %d (kept in %s/best)",
-			tm.Arch, tm.Dataset, r.Epochs, r.BestValidAcc, r.BestEpoch, tm.Dir))
+			tm.Arch, tm.Dataset, res.Epochs, res.BestValidAcc, res.BestEpoch, tm.Dir))
 	}
 	if err := rep.SaveTable(c, header, tab, TableRef{Name: "train/models.csv", Title: "Paper models",
 		Caption: "training runs: epochs, the best-validation epoch whose checkpoint the experiments load, its validation accuracy"}); err != nil {

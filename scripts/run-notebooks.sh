@@ -45,6 +45,8 @@ export JUPYTER_DATA_DIR=$NB_JUPYTER_DATA_DIR
 nb_build_env
 nb_backend_env
 TIMEOUT=${FISENS_NB_TIMEOUT:-1800}
+# No browser here: interactive cells (nb.Slider) show their static view at once.
+export FISENS_NB_HEADLESS=1
 mkdir -p "$NB_OUT"
 
 echo "run-notebooks: ${#NBS[@]} notebook(s), backend $GOMLX_BACKEND, scale $FISENS_SCALE, timeout ${TIMEOUT}s each"

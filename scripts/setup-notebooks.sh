@@ -1,61 +1,117 @@
 #!/usr/bin/env bash
 # Sets up everything the GoNB notebooks need. Idempotent: a second run only checks.
 #
-#   scripts/setup-notebooks.sh [--with-chromium] [--user] [--no-apt]
+#   scripts/setup-notebooks.sh [--with-chromium] [--user] [--no-apt] [--no-venv]
 #
-#   1. Debian packages (apt-get): the classic Jupyter Notebook 6.4, nbconvert, nbclient, ipykernel;
-#      with --with-chromium also chromium (for `make notebook-screenshot`). Skipped with --no-apt or
-#      when everything is already there; needs root or sudo otherwise.
+#   1. Jupyter. The project's Python environment .venv-jupyter/ (git-ignored; `python3 -m venv` from
+#      Debian's /usr/bin/python3) with JupyterLab 4.6.6, Notebook 7.6.5, nbclient and nbconvert from PyPI,
+#      every package pinned with its SHA-256 (scripts/notebooks/requirements-lab.txt, pip --require-hashes).
+#      Where PyPI cannot be reached (or with --no-venv) it falls back to Debian's packages: the classic
+#      Jupyter Notebook 6.4, nbconvert, nbclient, ipykernel (apt-get; needs root or sudo) and says so.
+#      With --with-chromium also Debian's chromium (the browser test, `make notebook-screenshot`).
+#      --no-apt skips apt-get (it only reports what is missing).
 #   2. Go tools, built from pinned versions inside throwaway modules under .cache/tools/ (the Go module
 #      proxy here refuses "@latest"), into .cache/bin/: gonb v0.11.3, goimports, gopls v0.21.0.
 #   3. The "gonb" Jupyter kernel. By default into the repository-local JUPYTER_DATA_DIR .cache/jupyter/
-#      (what scripts/run-notebooks.sh uses); with --user into the user's own Jupyter data dir (what
-#      `make lab` uses). The kernel runs through the wrapper .cache/bin/gonb-kernel, which puts go,
-#      goimports and gopls on PATH whatever environment Jupyter was started with.
+#      (what scripts/run-notebooks.sh uses); with --user for the interactive Jupyter of `make lab`: into
+#      .venv-jupyter/share/jupyter/ (seen only by the venv's Jupyter), or, on the Debian fallback, into the
+#      user's own Jupyter data dir. The kernel runs through the wrapper .cache/bin/gonb-kernel, which
+#      puts go, goimports and gopls on PATH whatever environment Jupyter was started with.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=notebooks/env.sh
 source "$ROOT/scripts/notebooks/env.sh"
 
-WITH_CHROMIUM=0 USER_KERNEL=0 APT=1
+WITH_CHROMIUM=0 USER_KERNEL=0 APT=1 VENV=1
 for arg in "$@"; do
   case $arg in
     --with-chromium) WITH_CHROMIUM=1 ;;
     --user) USER_KERNEL=1 ;;
     --no-apt) APT=0 ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --no-venv) VENV=0 ;;
+    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "setup-notebooks: unknown argument $arg (see --help)" >&2; exit 2 ;;
   esac
 done
 
 say() { echo "setup-notebooks: $*"; }
 
-# ---- 1. Debian packages -----------------------------------------------------------------------
-PKGS=(jupyter-notebook jupyter-client jupyter-nbconvert python3-nbconvert python3-nbclient python3-ipykernel)
-((WITH_CHROMIUM)) && PKGS+=(chromium)
-missing=()
-for p in "${PKGS[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if ((${#missing[@]})); then
+# apt_install PKG...: installs the Debian packages that are missing (root or sudo), unless --no-apt.
+apt_install() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if ((${#missing[@]} == 0)); then
+    say "Debian packages present: $*"
+    return 0
+  fi
   if ((!APT)); then
     say "--no-apt given but these Debian packages are missing: ${missing[*]}" >&2
-  elif ! command -v apt-get >/dev/null; then
-    say "no apt-get here: install Jupyter (notebook or jupyterlab), nbconvert and nbclient yourself" \
-      "(e.g. pip install jupyterlab nbconvert nbclient); missing Debian packages: ${missing[*]}" >&2
-  else
-    SUDO=
-    if ((EUID != 0)); then
-      command -v sudo >/dev/null || { say "need root or sudo to apt-get install ${missing[*]}" >&2; exit 1; }
-      SUDO=sudo
-    fi
-    say "apt-get install ${missing[*]} (about 2 minutes)"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+    return 1
   fi
+  if ! command -v apt-get >/dev/null; then
+    say "no apt-get here: install ${missing[*]} yourself" >&2
+    return 1
+  fi
+  local sudo=
+  if ((EUID != 0)); then
+    command -v sudo >/dev/null || { say "need root or sudo to apt-get install ${missing[*]}" >&2; return 1; }
+    sudo=sudo
+  fi
+  say "apt-get install ${missing[*]}"
+  # Other people's apt-get may hold the lock on a shared machine: wait for it.
+  $sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${missing[@]}" >/dev/null
+}
+
+# ---- 1. Jupyter: the pinned JupyterLab in .venv-jupyter (PyPI), else Debian's classic Notebook ------
+# install_venv creates .venv-jupyter from the hashed requirements; fails (returns 1) without PyPI.
+install_venv() {
+  local py=${FISENS_VENV_PYTHON:-/usr/bin/python3}
+  command -v "$py" >/dev/null || py=python3
+  if ! "$py" -c 'import venv, ensurepip' 2>/dev/null; then
+    # Debian splits venv/ensurepip off into python3-venv.
+    apt_install python3-venv || return 1
+  fi
+  local log=$NB_CACHE/venv-jupyter.log
+  mkdir -p "$NB_CACHE"
+  say "installing JupyterLab into ${NB_VENV#"$ROOT"/}/ from PyPI ($(grep -c '^[A-Za-z].*==' "$NB_REQUIREMENTS") packages pinned with SHA-256; about a minute)"
+  rm -rf "$NB_VENV"
+  # pip's own network limits keep an offline machine from waiting long.
+  if ! { "$py" -m venv "$NB_VENV" &&
+    "$NB_VENV/bin/python" -m pip install --disable-pip-version-check --no-input --timeout 30 --retries 2 \
+      --require-hashes --no-deps -r "$NB_REQUIREMENTS"; } >"$log" 2>&1; then
+    tail -5 "$log" | sed 's/^/    /' >&2
+    rm -rf "$NB_VENV"
+    return 1
+  fi
+  sha256sum "$NB_REQUIREMENTS" | cut -d' ' -f1 >"$NB_VENV/installed-from"
+}
+
+JUPYTER_FROM=
+if ((VENV)); then
+  if nb_venv_ok; then
+    say "JupyterLab present in ${NB_VENV#"$ROOT"/}/ ($("$NB_VENV/bin/jupyter-lab" --version))"
+    JUPYTER_FROM=venv
+  elif install_venv; then
+    say "JupyterLab $("$NB_VENV/bin/jupyter-lab" --version) installed in ${NB_VENV#"$ROOT"/}/"
+    JUPYTER_FROM=venv
+  else
+    say "FALLBACK: could not install JupyterLab from PyPI (offline? log: .cache/venv-jupyter.log);" \
+      "using Debian's classic Jupyter Notebook 6.4 instead (JupyterLab and the browser test need PyPI)" >&2
+  fi
+fi
+if [[ $JUPYTER_FROM == venv ]]; then
+  PATH=$NB_VENV/bin:$PATH
 else
-  say "Debian packages present: ${PKGS[*]}"
+  apt_install jupyter-notebook jupyter-client jupyter-nbconvert python3-nbconvert python3-nbclient python3-ipykernel ||
+    say "continuing without the Debian Jupyter packages" >&2
+  JUPYTER_FROM=debian
+fi
+if ((WITH_CHROMIUM)); then
+  apt_install chromium || say "chromium is missing: the browser test and screenshots cannot run" >&2
 fi
 
 nb_find_python
@@ -112,7 +168,10 @@ chmod +x "$NB_BIN/gonb-kernel.tmp"
 mv "$NB_BIN/gonb-kernel.tmp" "$NB_BIN/gonb-kernel"
 
 # ---- 3. Register the kernel -----------------------------------------------------------------------
-if ((USER_KERNEL)); then
+if ((USER_KERNEL)) && [[ $JUPYTER_FROM == venv ]]; then
+  # The venv's Jupyter searches <venv>/share/jupyter: the kernel stays inside the project.
+  DATA_DIR=$NB_VENV/share/jupyter
+elif ((USER_KERNEL)); then
   unset JUPYTER_DATA_DIR
   if command -v jupyter >/dev/null; then DATA_DIR=$(jupyter --data-dir); else DATA_DIR=$HOME/.local/share/jupyter; fi
 else

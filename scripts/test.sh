@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: the README's test command (`make test`) and what CI runs (.ci/run).
 # Installs what it needs on a fresh Debian machine: Go modules (proxy), ONNX Runtime (npm
-# registry), Jupyter (Debian packages, for the notebooks).
+# registry), Jupyter (JupyterLab from PyPI into .venv-jupyter/, else Debian packages), Chromium and
+# playwright-core (Debian, npm registry; the notebooks' browser test).
 #   FISENS_SKIP_NOTEBOOKS=1  skip executing the notebooks
 #   FISENS_SKIP_ONNX=1       skip the ONNX Runtime backend tests
 #   FISENS_SKIP_PAPER=1      skip the paper-scale smoke run (ResNet50/DenseNet121, minutes)
@@ -61,5 +62,7 @@ go test -run '^$' -fuzz '^FuzzParseCIFAR$' -fuzztime 10s ./datasets/
 if [[ ${FISENS_SKIP_NOTEBOOKS:-} != 1 ]]; then
   step "notebooks (headless, quick scale)"
   make notebooks
+  step "notebooks in JupyterLab, driven by Chromium (00 and 07)"
+  scripts/notebooks/browser-test.sh
 fi
 step "all tests passed in $(( $(date +%s) - t0 )) s"

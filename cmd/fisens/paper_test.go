@@ -32,7 +32,6 @@ func TestPaperScale(t *testing.T) {
 	dir := t.TempDir()
 	writeTinyCIFAR(t, filepath.Join(dir, "data", "cifar10", datasets.CIFARFolderName), 1010, 20)
 	t.Setenv(datasets.EnvDataDir, filepath.Join(dir, "data"))
-	t.Setenv(experiments.OverridesEnv, "")
 	t.Chdir(dir) // the paper models are trained into ./runs (experiments.PaperModelRef)
 
 	args := []string{"--scale", "paper", "--out", "out", "--backend", "onnx:cpu"}

@@ -194,8 +194,8 @@ func (f *submitFlags) plan() (*submitPlan, error) {
 			return nil, fmt.Errorf("finding this binary (pass --bin): %w", err)
 		}
 	}
-	spec := strings.Join(f.sets, "; ")
-	if err := experiments.CheckOverrides(spec); err != nil {
+	overrides, err := experiments.ParseOverrides(f.sets...)
+	if err != nil {
 		return nil, err
 	}
 	p := &submitPlan{bin: bin, outDir: out, scale: string(sc), backend: *f.backendFlag, seed: *f.seed, sets: f.sets, shards: *f.shards}
@@ -217,7 +217,7 @@ func (f *submitFlags) plan() (*submitPlan, error) {
 		case e.Name == "train":
 			// The training pairs, as the train experiment resolves them with these overrides.
 			cfg := experiments.DefaultTrainModelsConfig(sc, *f.backendFlag)
-			if err := experiments.ApplyOverrides("train", &cfg, spec); err != nil {
+			if err := overrides.Apply("train", &cfg); err != nil {
 				return nil, err
 			}
 			for _, ds := range cfg.Datasets {

@@ -6,7 +6,10 @@
 //   - node knockout: ⌊q·U⌋ of the U units of a layer (conv filters, dense units, batch-norm channels:
 //     the last axis of the kernel), drawn without replacement, lose their kernel slice and bias entry;
 //   - Gaussian noise: w ← w + N(0, (q·σ)²) for every entry, σ the population standard deviation of
-//     that variable's values (a variable with σ = 0 is left unchanged, as in the authors' code).
+//     that variable's values (a variable with σ = 0 is left unchanged, as in the authors' code);
+//   - draw: ⌊q·n⌋ entries of a variable, drawn without replacement, are replaced by ⌊q·n⌋ values drawn
+//     without replacement from the variable's own values (its empirical distribution): the authors'
+//     "draw" perturbation (perturb_weights.py, __draw).
 //
 // As in the authors' code (kreimanlab/neural_net_robustness, perturb_weights.py) the kernel and the
 // bias of a layer are perturbed separately — each with its own draw and its own σ — and by default
@@ -38,6 +41,8 @@ const (
 	NodeKnockout
 	// GaussianNoise adds N(0, (q·σ)²) noise, σ the standard deviation of the variable's values.
 	GaussianNoise
+	// Draw replaces a random fraction q of a variable's entries by values drawn from its own entries.
+	Draw
 )
 
 // String returns "synapse-knockout", "node-knockout" or "gaussian-noise".
@@ -49,18 +54,20 @@ func (k Kind) String() string {
 		return "node-knockout"
 	case GaussianNoise:
 		return "gaussian-noise"
+	case Draw:
+		return "draw"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
 
 // ParseKind parses the names String returns.
 func ParseKind(s string) (Kind, error) {
-	for _, k := range []Kind{SynapseKnockout, NodeKnockout, GaussianNoise} {
+	for _, k := range []Kind{SynapseKnockout, NodeKnockout, GaussianNoise, Draw} {
 		if s == k.String() {
 			return k, nil
 		}
 	}
-	return 0, fmt.Errorf("weights: weight perturbation %q: want synapse-knockout, node-knockout or gaussian-noise", s)
+	return 0, fmt.Errorf("weights: weight perturbation %q: want synapse-knockout, node-knockout, gaussian-noise or draw", s)
 }
 
 // Target selects which variables of a layer a synapse knockout or Gaussian noise perturbs.
@@ -103,7 +110,7 @@ func (p Perturbation) validate() error {
 		return fmt.Errorf("weights: weight perturbation %s: q = %v, want a finite q ≥ 0", p.Kind, p.Q)
 	}
 	switch p.Kind {
-	case SynapseKnockout, NodeKnockout:
+	case SynapseKnockout, NodeKnockout, Draw:
 		if p.Q > 1 {
 			return fmt.Errorf("weights: %s: q = %v is a fraction, want 0 ≤ q ≤ 1", p.Kind, p.Q)
 		}
@@ -352,6 +359,14 @@ func PerturbValues(kernel, bias []float32, units int, name string, p Perturbatio
 			knockout(bias, p.Q, rngB)
 		}
 		return doK, doB, nil
+	case Draw:
+		if doK {
+			drawOwn(kernel, p.Q, rngK)
+		}
+		if doB {
+			drawOwn(bias, p.Q, rngB)
+		}
+		return doK, doB, nil
 	case GaussianNoise:
 		if doK {
 			addNoise(kernel, p.Q, rngK)
@@ -403,6 +418,21 @@ func sampleWithoutReplacement(n, k int, rng *rand.Rand) []int {
 func knockout(v []float32, q float64, rng *rand.Rand) {
 	for _, i := range sampleWithoutReplacement(len(v), int(math.Floor(q*float64(len(v)))), rng) {
 		v[i] = 0
+	}
+}
+
+// drawOwn replaces ⌊q·n⌋ entries, drawn without replacement, by ⌊q·n⌋ of the variable's values
+// drawn without replacement (before any is replaced), as the authors' __draw does.
+func drawOwn(v []float32, q float64, rng *rand.Rand) {
+	k := int(math.Floor(q * float64(len(v))))
+	dst := sampleWithoutReplacement(len(v), k, rng)
+	src := sampleWithoutReplacement(len(v), k, rng)
+	vals := make([]float32, len(src))
+	for i, j := range src {
+		vals[i] = v[j]
+	}
+	for i, j := range dst {
+		v[j] = vals[i]
 	}
 }
 

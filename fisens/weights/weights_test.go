@@ -264,3 +264,46 @@ func ExamplePerturbValues() {
 	fmt.Println(kernel, bias)
 	// Output: [1 0 3 0 5 0 7 0] [0.1 0 0.3 0]
 }
+
+func TestDrawReplacesAFractionByOwnValues(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	const units = 8
+	for _, q := range []float64{0, 0.1, 0.5, 1} {
+		k := make([]float32, 3*3*2*units)
+		for i := range k {
+			k[i] = float32(i + 1) // distinct values: each draw's source is identifiable
+		}
+		k0 := append([]float32(nil), k...)
+		b := nonZeroSlice(rng, units)
+		if _, _, err := PerturbValues(k, b, units, "/conv1", Perturbation{Kind: Draw, Q: q, Target: KernelOnly, Seed: 9}); err != nil {
+			t.Fatal(err)
+		}
+		want := int(math.Floor(q * float64(len(k))))
+		changed, used := 0, map[float32]int{}
+		for i := range k {
+			if k[i] != k0[i] {
+				changed++
+			}
+			if k[i] < 1 || k[i] > float32(len(k)) || k[i] != float32(int(k[i])) {
+				t.Fatalf("q %v: entry %d = %v is not one of the variable's values", q, i, k[i])
+			}
+			used[k[i]]++
+		}
+		// ⌊q·n⌋ entries are replaced; a replaced entry may receive its own value, so at most that many change.
+		if changed > want || (want > 10 && changed < want/2) {
+			t.Errorf("q %v: %d entries changed, want about %d", q, changed, want)
+		}
+		// The values are drawn without replacement: no value appears more than twice (once kept, once drawn).
+		for v, n := range used {
+			if n > 2 {
+				t.Fatalf("q %v: value %v appears %d times", q, v, n)
+			}
+		}
+	}
+	if _, err := ParseKind("draw"); err != nil {
+		t.Error(err)
+	}
+	if _, _, err := PerturbValues([]float32{1, 2}, nil, 1, "x", Perturbation{Kind: Draw, Q: 1.5}); err == nil {
+		t.Error("q > 1: want an error")
+	}
+}

@@ -5,7 +5,9 @@
 # Variables read (all optional):
 #   FISENS_BACKEND  auto (default) | go | onnx | xla   auto = onnx when .onnxruntime/ has the library, else go
 #   FISENS_SCALE    quick (default) | paper
-#   FISENS_PYTHON   the Python that has nbclient/nbconvert (default: /usr/bin/python3, then python3)
+#   FISENS_PYTHON   the Python that has nbclient/nbconvert (default: .venv-jupyter/bin/python, the project's
+#                   pinned JupyterLab environment from scripts/setup-notebooks.sh; then /usr/bin/python3 with
+#                   Debian's packages; then python3)
 #   GOCACHE, XDG_CACHE_HOME   default to .cache/go-build and .cache/xdg so re-runs are warm
 
 : "${ROOT:?ROOT must be set to the repository root before sourcing env.sh}"
@@ -14,16 +16,29 @@ NB_BIN=$NB_CACHE/bin
 NB_JUPYTER_DATA_DIR=$NB_CACHE/jupyter
 NB_OUT=$ROOT/notebooks/out
 NB_ONNX_LIB=$ROOT/.onnxruntime/libonnxruntime.so.1
+# The project's Python environment with the pinned JupyterLab (scripts/notebooks/requirements-lab.txt).
+NB_VENV=$ROOT/.venv-jupyter
+NB_REQUIREMENTS=$ROOT/scripts/notebooks/requirements-lab.txt
 
 command -v go >/dev/null || [[ ! -x /usr/local/go/bin/go ]] || PATH=/usr/local/go/bin:$PATH
 command -v go >/dev/null || { echo "notebooks: go not found on PATH" >&2; exit 1; }
 PATH=$NB_BIN:$(go env GOROOT)/bin:$PATH
+# The venv's jupyter first, when it is installed (no activation needed).
+[[ ! -x $NB_VENV/bin/jupyter ]] || PATH=$NB_VENV/bin:$PATH
 export PATH
+
+# nb_venv_ok: the venv exists and was installed from the current requirements file.
+nb_venv_ok() {
+  [[ -x $NB_VENV/bin/jupyter-lab && -f $NB_VENV/installed-from ]] &&
+    [[ $(cat "$NB_VENV/installed-from") == "$(sha256sum "$NB_REQUIREMENTS" | cut -d' ' -f1)" ]]
+}
 
 # nb_find_python sets NB_PYTHON to a Python that can import nbclient and nbconvert.
 nb_find_python() {
   local p
-  for p in ${FISENS_PYTHON:-} /usr/bin/python3 python3; do
+  local venv=
+  nb_venv_ok && venv=$NB_VENV/bin/python
+  for p in ${FISENS_PYTHON:-} $venv /usr/bin/python3 python3; do
     if command -v "$p" >/dev/null && "$p" -c 'import nbclient, nbconvert' 2>/dev/null; then
       NB_PYTHON=$(command -v "$p")
       return 0
@@ -67,8 +82,15 @@ nb_backend_env() {
       export ONNXRUNTIME_SHARED_LIBRARY_PATH=$lib GOMLX_NO_AUTO_INSTALL=1 GOMLX_BACKEND=onnx:cpu
       nb_add_goflag -tags=onnx ;;
     xla)
-      # The user provides the PJRT plugin (see README); GOMLX_BACKEND may say xla:cuda.
+      # xla:cpu: the plugin of scripts/install-xla.sh (.xla/); xla:cuda (GOMLX_BACKEND): one the user provides.
       export GOMLX_BACKEND=${GOMLX_BACKEND:-xla:cpu}
+      if [[ $GOMLX_BACKEND == xla:cpu && -z ${PJRT_PLUGIN_LIBRARY_PATH:-} ]]; then
+        if [[ ! -f $ROOT/.xla/pjrt_c_api_cpu_plugin.so ]]; then
+          echo "notebooks: FISENS_BACKEND=xla but $ROOT/.xla/ has no PJRT plugin: run scripts/install-xla.sh" >&2
+          return 1
+        fi
+        export PJRT_PLUGIN_LIBRARY_PATH=$ROOT/.xla GOMLX_NO_AUTO_INSTALL=1
+      fi
       nb_add_goflag -tags=xla ;;
     *)
       echo "notebooks: FISENS_BACKEND=$b: want auto, go, onnx or xla" >&2
