@@ -990,8 +990,14 @@ func claimRunDir(dir, exp string, what any) error {
 	switch {
 	case err == nil:
 		if !bytes.Equal(old, data) {
-			return fmt.Errorf("%s: %s holds results of another configuration (see %s; this run: %s): use another --out or move that folder away",
-				exp, dir, p, strings.Join(strings.Fields(string(data)), " "))
+			was, err1 := results.SettingsOf(json.RawMessage(old))
+			now, err2 := results.SettingsOf(json.RawMessage(data))
+			diff := strings.Join(strings.Fields(string(data)), " ")
+			if err1 == nil && err2 == nil && len(was.Diff(now)) > 0 {
+				diff = results.DiffText(was, now)
+			}
+			return fmt.Errorf("%s: %s holds results of another configuration (%s; see %s): use another --out or move that folder away",
+				exp, dir, diff, p)
 		}
 		return nil
 	case !os.IsNotExist(err):
