@@ -153,6 +153,9 @@ func runFI(args []string) error {
 	spec.Settings = results.Settings{"model": *modelRef, "data": *data, "split": *split, "input_scale": string(scale),
 		"perturb": *perturb, "objective": opt.Objective.String(), "form": pform.String(),
 		"convention": opt.Convention.String(), "backend": backend.Name(*backendFlag)}
+	for k, v := range m.Provenance() { // an ONNX model's file hash, layout, preprocessing, output handling
+		spec.Settings[k] = v
+	}
 	if opt.Convention == fisens.Authors {
 		spec.Settings["eps"] = results.FormatFloat(cmp.Or(*eps, fisens.DefaultAuthorsEps))
 	} else {
