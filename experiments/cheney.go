@@ -21,8 +21,8 @@ import (
 	"github.com/fisens/fisens/fisens"
 	"github.com/fisens/fisens/fisens/weights"
 	"github.com/fisens/fisens/internal/progress"
-	"github.com/fisens/fisens/internal/rows"
 	"github.com/fisens/fisens/models"
+	"github.com/fisens/fisens/results"
 	"github.com/fisens/fisens/stats"
 )
 
@@ -40,14 +40,13 @@ import (
 // ε, which does differ between layers) and with the Jacobian norm of the same perturbation.
 
 func init() {
-	Register(Experiment{
+	register(Experiment{
 		Name:    "cheney",
 		Title:   "Weight knockout and noise, one layer at a time",
 		Paper:   "Cheney et al. 2017",
 		Order:   60,
-		Run:     runCheneyExperiment,
 		Summary: "accuracy vs fraction of knocked-out weights / units and vs Gaussian weight noise, per layer; half-accuracy q; FI of each layer next to its robustness",
-	})
+	}, DefaultCheneyConfig, RunCheney)
 }
 
 // CheneyPerturbation is one perturbation type of the sweep and its grid of magnitudes.
@@ -135,7 +134,7 @@ func DefaultCheneyConfig(scale Scale, backendName string) CheneyConfig {
 			CheneyPerturbation{Kind: weights.GaussianNoise, Target: weights.BiasOnly, Qs: cheneyNoiseQsPaper})
 		cfg.LayerKinds = []string{"conv", "dense", "bn"}
 		cfg.Models = append(cfg.Models, cheneyCIFARModels()...)
-	case isPureGo(backendName):
+	case pureGoBackend(backendName):
 		cfg.Models = cfg.Models[:1]
 		cfg.TestImages, cfg.Draws, cfg.MaxLayers, cfg.FIImages, cfg.EvalBatch = 50, 2, 3, 3, 50
 		for i := range cfg.Perturbations {
@@ -279,25 +278,13 @@ type CheneyResult struct {
 	Complete bool
 }
 
-// availableZooModels drops the zoo references the zoo does not hold (the zoo is built separately);
-// other references are kept (a missing directory is an error later).
-func availableZooModels(refs []string) (keep, skipped []string) {
-	for _, ref := range refs {
-		if name, ok := strings.CutPrefix(ref, models.ZooPrefix); ok {
-			if _, err := models.ZooEntry(name); err != nil {
-				skipped = append(skipped, ref)
-				continue
-			}
-		}
-		keep = append(keep, ref)
-	}
-	return keep, skipped
-}
-
 // streamCheneyTest is the generator stream of the test subset.
 const streamCheneyTest = 0xc4e7_0001
 
-var cheneyHeader = []string{"layer", "perturbation", "q", "draw", "top1", "top5"}
+var cheneyColumns = []results.Column{results.TextCol("layer"), results.TextCol("perturbation"), results.FloatCol("q"),
+	results.IntCol("draw"), results.FloatCol("top1"), results.FloatCol("top5")}
+
+var cheneyHeader = results.Spec{Columns: cheneyColumns}.Header()
 
 // RunCheney runs the sweep for every model, appending one row per evaluation to the resumable
 // CSV OutDir/cheney/trials-<model>.csv (only c.Shard's trials under --shard).
@@ -328,9 +315,9 @@ func RunCheney(ctx context.Context, c Common, cfg CheneyConfig) (*CheneyResult, 
 	}
 	names := make([]string, len(refs))
 	for i, ref := range refs {
-		names[i] = refFileName(ref)
+		names[i] = ModelName(ref)
 	}
-	if err := uniqueNames("cheney", refs, names); err != nil {
+	if err := uniqueNames("cheney", refs); err != nil {
 		return nil, err
 	}
 	res := &CheneyResult{Config: cfg, Complete: true, Skipped: skipped}
@@ -418,22 +405,16 @@ func cheneyTrialSeed(seed int64, qi, draw int) uint64 {
 }
 
 func runCheneyModel(ctx context.Context, c Common, b compute.Backend, cfg CheneyConfig, ref, name, dir string) (*CheneyModel, error) {
-	m, dataset, _, err := loadTrainedModel(ref, cfg.Dataset)
+	lm, err := LoadModel(c, ref, cfg.Dataset)
 	if err != nil {
 		return nil, err
 	}
-	var opts []datasets.Option
-	if cfg.DataDir != "" {
-		opts = append(opts, datasets.WithDir(cfg.DataDir))
-	}
-	test, err := datasets.Load(dataset, datasets.SplitTest, opts...)
+	m, dataset := lm.Model, lm.Dataset
+	test, err := lm.Set(datasets.SplitTest, dataOptions(c, cfg.DataDir)...)
 	if err != nil {
 		return nil, err
 	}
-	if err := m.CheckData(test); err != nil {
-		return nil, err
-	}
-	test = test.Subset(sampleSorted(test.Len(), cfg.TestImages, c.Seed, streamCheneyTest))
+	test = test.Subset(datasets.SampleIndices(test.Len(), cfg.TestImages, c.Seed, streamCheneyTest))
 	labels := test.AllLabels()
 	K := m.NumClasses()
 	cm := &CheneyModel{Ref: ref, Name: name, Arch: m.Name(), Dataset: dataset, Classes: K, TestImages: test.Len(), Chance: 1 / float64(K)}
@@ -451,12 +432,16 @@ func runCheneyModel(ctx context.Context, c Common, b compute.Backend, cfg Cheney
 	if len(layers) == 0 {
 		return nil, fmt.Errorf("no layer of kinds %v (layers: %v)", cfg.LayerKinds, weights.Layers(work.Store()))
 	}
-	path := c.Shard.Path(filepath.Join(dir, "trials-"+name+".csv"))
-	f, err := rows.Open(path, cheneyHeader, "layer", "perturbation", "q", "draw")
+	// The run directory's run.json fingerprints the configuration; the table records what it holds.
+	f, err := openTable(c, filepath.Join(dir, "trials-"+name+".csv"), results.Spec{Columns: cheneyColumns,
+		Key: []string{"layer", "perturbation", "q", "draw"}, Settings: results.Settings{"experiment": "cheney", "model": ref,
+			"dataset": dataset, "test_images": strconv.Itoa(test.Len()), "seed": strconv.FormatInt(c.Seed, 10),
+			"measure": "top-1 and top-5 test accuracy after perturbing one layer's weights"}})
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	path := f.Path()
 	total := 0
 	for _, p := range cfg.Perturbations {
 		total += len(layers) * (len(p.Qs) - 1) * cfg.Draws
@@ -472,8 +457,7 @@ func runCheneyModel(ctx context.Context, c Common, b compute.Backend, cfg Cheney
 				for d := 0; d < cfg.Draws; d++ {
 					idx := index
 					index++
-					key := rows.Key(layer, p.key(), fmtFloat(q), strconv.Itoa(d))
-					if !c.Shard.Owns(idx) || f.Done(key) {
+					if !c.Shard.Owns(idx) || f.Has(layer, p.key(), fmtFloat(q), strconv.Itoa(d)) {
 						bar.Add(1)
 						continue
 					}
@@ -492,7 +476,7 @@ func runCheneyModel(ctx context.Context, c Common, b compute.Backend, cfg Cheney
 					if err != nil {
 						return nil, fmt.Errorf("%s, %s, q = %v, draw %d: %w", layer, p.Name(), q, d, err)
 					}
-					if err := f.Write([]string{layer, p.key(), fmtFloat(q), strconv.Itoa(d), fmtFloat(t1), fmtFloat(t5)}); err != nil {
+					if _, err := f.Append([]string{layer, p.key(), fmtFloat(q), strconv.Itoa(d), fmtFloat(t1), fmtFloat(t5)}); err != nil {
 						return nil, err
 					}
 					cm.Trials++
@@ -503,18 +487,15 @@ func runCheneyModel(ctx context.Context, c Common, b compute.Backend, cfg Cheney
 	}
 	bar.Done()
 	cm.SweepTime = time.Since(t0)
-	if err := f.Close(); err != nil {
-		return nil, err
-	}
 	// Read back every row (this run's and earlier runs').
-	_, recs, err := rows.Read(path)
-	if err != nil {
+	recs := f.Rows()
+	if err := f.Close(); err != nil {
 		return nil, err
 	}
 	type acc struct{ t1, t5 []float64 }
 	got := map[string]*acc{}
 	for _, r := range recs {
-		k := rows.Key(r[0], r[1], r[2])
+		k := r[0] + "\x00" + r[1] + "\x00" + r[2]
 		a := got[k]
 		if a == nil {
 			a = &acc{}
@@ -545,7 +526,7 @@ func runCheneyModel(ctx context.Context, c Common, b compute.Backend, cfg Cheney
 			for qi, q := range p.Qs {
 				pt := CheneyPoint{Q: q, Top1: cm.Base1, Top5: cm.Base5, Draws: 0}
 				if qi > 0 {
-					a := got[rows.Key(layer, p.key(), fmtFloat(q))]
+					a := got[layer+"\x00"+p.key()+"\x00"+fmtFloat(q)]
 					if a == nil || len(a.t1) < cfg.Draws {
 						cm.Complete = false
 						continue
@@ -620,7 +601,6 @@ func cheneyFI(ctx context.Context, c Common, b compute.Backend, m *models.Model,
 	for i, l := range cm.Layers {
 		only[i] = l.Name
 	}
-	h, w, ch := test.Dims()
 	K := cm.Classes
 	sums := make([][6]float64, len(cm.Layers))
 	atBound := make([]int, len(cm.Layers))
@@ -630,7 +610,10 @@ func cheneyFI(ctx context.Context, c Common, b compute.Backend, m *models.Model,
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		batch := fisens.Batch{X: test.Batch([]int{i}, scale), Shape: []int{1, h, w, ch}, Labels: []int{test.Label(i)}}
+		batch, err := ReadBatch(test, []int{i}, scale, 0)
+		if err != nil {
+			return err
+		}
 		exact, err := an.ParamFI(batch, fisens.ParamOptions{Form: fisens.Scaling, Only: only})
 		if err != nil {
 			return err
@@ -953,18 +936,6 @@ func (r *CheneyResult) FIFigure() (*figures.Figure, error) {
 	return figures.Panels("Layer FI and Jacobian norm vs measured robustness (one point per layer)", 4, panels...)
 }
 
-func runCheneyExperiment(ctx context.Context, c Common) (*Report, error) {
-	cfg := DefaultCheneyConfig(c.Scale, c.Backend)
-	if err := ApplyOverrides("cheney", &cfg, os.Getenv(OverridesEnv)); err != nil {
-		return nil, err
-	}
-	res, err := RunCheney(ctx, c, cfg)
-	if err != nil {
-		return nil, err
-	}
-	return res.Report(c)
-}
-
 // Report saves the figures and tables and states the computed findings.
 func (res *CheneyResult) Report(c Common) (*Report, error) {
 	cfg := res.Config
@@ -1059,7 +1030,7 @@ func (res *CheneyResult) Report(c Common) (*Report, error) {
 		if m.Classes < CheneyTop5MinClasses {
 			rep.Findings = append(rep.Findings, fmt.Sprintf("%s: top-5 not shown: with K = %d classes the top 5 hold half of the classes (chance %.0f %%) and the "+
 				"unperturbed top-5 accuracy is %.4f, so it only says whether the true class stays in the upper half of the ranking; the paper's top-5 is "+
-				"for ImageNet's 1,000 classes (top-5 accuracies are in cheney/halfq.csv)", m.Name, m.Classes, 500/float64(m.Classes), m.Base5))
+				"for ImageNet's 1,000 classes (top-5 accuracies at the largest q are in cheney/summary.csv)", m.Name, m.Classes, 500/float64(m.Classes), m.Base5))
 		}
 		for _, top5 := range []bool{false, true} {
 			if top5 && m.Classes < CheneyTop5MinClasses {

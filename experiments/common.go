@@ -2,235 +2,22 @@ package experiments
 
 import (
 	"context"
-	"encoding/csv"
-	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"math"
-	"os"
 	"path/filepath"
-	"reflect"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
-	"github.com/fisens/fisens/backend"
 	"github.com/fisens/fisens/datasets"
-	"github.com/fisens/fisens/figures"
 	"github.com/fisens/fisens/fisens"
 	"github.com/fisens/fisens/internal/progress"
-	"github.com/fisens/fisens/internal/rows"
-	"github.com/fisens/fisens/models"
+	"github.com/fisens/fisens/results"
 )
 
 // Helpers shared by the per-example experiments (Setups 1, 3, 4, the one-pixel study and the
 // identity figure): loading models by reference, seeded example selection, a resumable and
 // shardable table of whole-image input FI per (model, split), and config overrides.
-
-// LoadedModel is a model loaded by reference, with what is needed to feed it data and analyse it.
-type LoadedModel struct {
-	Ref      string           // as given: "zoo:NAME" or a model / training directory
-	Name     string           // short name for files, legends and captions (the zoo name or the directory's name)
-	Dataset  string           // dataset the model was trained on (or the one the caller asked for)
-	Scale    datasets.Scale   // input scale the model expects (raw255 or unit)
-	Model    *models.Model    // the network
-	Analyzer *fisens.Analyzer // its analyzer on the backend of the run
-
-	mu    sync.Mutex
-	preds map[string][]float32 // logits of example lists, by set name and indices
-}
-
-var (
-	modelCacheMu sync.Mutex
-	modelCache   = map[string]*LoadedModel{}
-)
-
-// LoadModel loads the model ref ("zoo:NAME" or a directory) for the backend of c. dataset names
-// the data to analyse; "" means the dataset recorded in the checkpoint. Loaded models are cached
-// per (ref, dataset, backend) for the life of the process, so consecutive experiments of one
-// `fisens reproduce` share compiled graphs.
-func LoadModel(c Common, ref, dataset string) (*LoadedModel, error) {
-	if ref == "" {
-		return nil, fmt.Errorf("model reference is empty: want zoo:NAME or a model directory")
-	}
-	b, err := backend.New(c.Backend)
-	if err != nil {
-		return nil, err
-	}
-	key := ref + "\x00" + dataset + "\x00" + backend.Name(c.Backend)
-	modelCacheMu.Lock()
-	defer modelCacheMu.Unlock()
-	if lm, ok := modelCache[key]; ok {
-		return lm, nil
-	}
-	m, err := models.Load(ref)
-	if err != nil {
-		if !strings.HasPrefix(ref, models.ZooPrefix) {
-			if _, serr := os.Stat(ref); serr != nil {
-				return nil, fmt.Errorf("%w: no model at %s — train it (e.g. `fisens train --arch resnet50 --data mnist --out %s`) "+
-					"or name other models with %s=\"EXPERIMENT.Models=REF,REF\"", err, ref, ref, OverridesEnv)
-			}
-		}
-		return nil, err
-	}
-	if dataset == "" {
-		ds, _, ok := models.TrainedOn(ref)
-		if !ok {
-			return nil, fmt.Errorf("model %s does not record the dataset it was trained on: set the experiment's Dataset", ref)
-		}
-		dataset = ds
-	}
-	scale, err := m.InputScale()
-	if err != nil {
-		return nil, err
-	}
-	if err := m.UseBackend(b); err != nil {
-		return nil, err
-	}
-	an, err := fisens.NewAnalyzer(b, m)
-	if err != nil {
-		return nil, fmt.Errorf("model %s: %w", ref, err)
-	}
-	lm := &LoadedModel{Ref: ref, Name: modelName(ref), Dataset: dataset, Scale: scale, Model: m, Analyzer: an}
-	modelCache[key] = lm
-	return lm, nil
-}
-
-// NewLoadedModel wraps an in-memory model (e.g. an untrained one in tests) like LoadModel does;
-// name is used for files and legends. It is not cached.
-func NewLoadedModel(c Common, name, dataset string, m *models.Model) (*LoadedModel, error) {
-	b, err := backend.New(c.Backend)
-	if err != nil {
-		return nil, err
-	}
-	scale, err := m.InputScale()
-	if err != nil {
-		return nil, err
-	}
-	an, err := fisens.NewAnalyzer(b, m)
-	if err != nil {
-		return nil, err
-	}
-	return &LoadedModel{Ref: name, Name: modelName(name), Dataset: dataset, Scale: scale, Model: m, Analyzer: an}, nil
-}
-
-// modelName turns a model reference into a short file-safe name.
-func modelName(ref string) string {
-	name, ok := strings.CutPrefix(ref, models.ZooPrefix)
-	if !ok {
-		clean := filepath.Clean(ref)
-		name = filepath.Base(clean)
-		if name == "best" {
-			name = filepath.Base(filepath.Dir(clean))
-		}
-	}
-	var b strings.Builder
-	for _, r := range name {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
-			b.WriteRune(r)
-		default:
-			b.WriteRune('_')
-		}
-	}
-	return b.String()
-}
-
-// Set loads split of the model's dataset and checks that it fits the model.
-func (lm *LoadedModel) Set(split string) (*datasets.Set, error) {
-	set, err := datasets.Load(lm.Dataset, split)
-	if err != nil {
-		return nil, err
-	}
-	if err := lm.Model.CheckData(set); err != nil {
-		return nil, err
-	}
-	return set, nil
-}
-
-// Predict returns the logits [len(idx)·K] of examples idx of set (computed once per set and index
-// list, and cached).
-func (lm *LoadedModel) Predict(c Common, set *datasets.Set, idx []int, batch int) ([]float32, error) {
-	h := fnv.New64a()
-	for _, i := range idx {
-		fmt.Fprintf(h, "%d,", i)
-	}
-	key := fmt.Sprintf("%s/%d/%x", set.Name(), len(idx), h.Sum64())
-	lm.mu.Lock()
-	defer lm.mu.Unlock()
-	if z, ok := lm.preds[key]; ok {
-		return z, nil
-	}
-	z, err := models.Predict(lm.Analyzer.Backend(), lm.Model, set.Subset(idx), batch,
-		models.WithProgress(c.Progress), models.WithLabel("predict "+lm.Name+" "+set.Name()))
-	if err != nil {
-		return nil, err
-	}
-	if lm.preds == nil {
-		lm.preds = map[string][]float32{}
-	}
-	lm.preds[key] = z
-	return z, nil
-}
-
-// K returns the number of classes.
-func (lm *LoadedModel) K() int { return lm.Model.NumClasses() }
-
-// ---------------------------------------------------------------------------------------------
-// Seeded selection.
-
-// splitMix is a small deterministic generator (SplitMix64), so selections do not depend on the
-// Go release.
-type splitMix struct{ s uint64 }
-
-func newSplitMix(seed int64, stream uint64) *splitMix {
-	return &splitMix{s: uint64(seed)*0x9e3779b97f4a7c15 ^ stream*0xbf58476d1ce4e5b9}
-}
-
-func (r *splitMix) next() uint64 {
-	r.s += 0x9e3779b97f4a7c15
-	z := r.s
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-	return z ^ (z >> 31)
-}
-
-// intn returns a uniform integer in [0, n) (n > 0), without modulo bias.
-func (r *splitMix) intn(n int) int {
-	bound := uint64(n)
-	limit := math.MaxUint64 - math.MaxUint64%bound
-	for {
-		if v := r.next(); v < limit {
-			return int(v % bound)
-		}
-	}
-}
-
-// SampleIndices returns n of the indices 0..total-1 (all when n ≤ 0 or n ≥ total), sorted: the
-// first n of a seeded permutation, so a larger n keeps every index of a smaller one (and a resumed
-// run with more examples reuses what is done).
-func SampleIndices(total, n int, seed int64) []int {
-	if n <= 0 || n >= total {
-		out := make([]int, total)
-		for i := range out {
-			out[i] = i
-		}
-		return out
-	}
-	perm := make([]int, total)
-	for i := range perm {
-		perm[i] = i
-	}
-	r := newSplitMix(seed, 1)
-	for i := 0; i < n; i++ {
-		j := i + r.intn(total-i)
-		perm[i], perm[j] = perm[j], perm[i]
-	}
-	out := append([]int(nil), perm[:n]...)
-	sort.Ints(out)
-	return out
-}
 
 // ---------------------------------------------------------------------------------------------
 // The input FI table.
@@ -254,10 +41,14 @@ type InputFISpec struct {
 	Convention string        // "exact" (default) or "authors"
 }
 
+// inputFIColumns are the columns of an input FI table.
+var inputFIColumns = []results.Column{results.IntCol("index"), results.IntCol("source_index"), results.IntCol("label"), results.IntCol("pred"),
+	results.FloatCol("prob_true"), results.FloatCol("fi_true"), results.IntCol("rank_true"), results.FloatCol("bound_true"), results.FloatCol("jacnorm_true"),
+	results.FloatCol("prob_pred"), results.FloatCol("fi_pred"), results.IntCol("rank_pred"), results.FloatCol("bound_pred"), results.FloatCol("jacnorm_pred"),
+	results.FloatCol("softmax_jacnorm"), results.TextCol("shard")}
+
 // inputFIHeader is the CSV header of an input FI table.
-var inputFIHeader = []string{"index", "source_index", "label", "pred",
-	"prob_true", "fi_true", "rank_true", "bound_true", "jacnorm_true",
-	"prob_pred", "fi_pred", "rank_pred", "bound_pred", "jacnorm_pred", "softmax_jacnorm", "shard"}
+var inputFIHeader = results.Spec{Columns: inputFIColumns}.Header()
 
 // ParseConvention parses "exact" ("" too) or "authors".
 func ParseConvention(s string) (fisens.Convention, error) {
@@ -283,88 +74,26 @@ func InputFIPath(c Common, spec InputFISpec) (string, error) {
 	return c.Path(filepath.Join("fi", name+".csv"))
 }
 
-// tableSettings is written next to a results CSV; a resumed run must match it.
-type tableSettings map[string]string
-
-// checkSettings writes the settings file of a results CSV, or checks it against an existing one
-// so that rows computed with other settings are never mixed in.
-func checkSettings(csvPath string, want tableSettings) error {
-	p := csvPath + ".json"
-	if data, err := os.ReadFile(p); err == nil {
-		var got tableSettings
-		if err := json.Unmarshal(data, &got); err != nil {
-			return fmt.Errorf("%s is corrupt (%v): move it and %s away to start over", p, err, csvPath)
-		}
-		for k, v := range want {
-			if got[k] != v {
-				return fmt.Errorf("%s was computed with %s = %q, this run uses %q: use another --out or move the file away",
-					csvPath, k, got[k], v)
-			}
-		}
-		return nil
-	}
-	js, err := json.MarshalIndent(want, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(p, append(js, '\n'), 0o644)
-}
-
-// mergeShards merges the shard files of base (base.shard-i-of-n.csv) into base when a run covers
-// all shards: the merge step of a sharded run, done automatically (`fisens merge` does the same by
-// hand). Shard files are kept; merging twice is harmless (duplicate keys are dropped).
-func mergeShards(c Common, base string, keyCols ...string) error {
-	if c.Shard.N > 1 {
-		return nil
-	}
-	ext := filepath.Ext(base)
-	shards, err := filepath.Glob(strings.TrimSuffix(base, ext) + ".shard-*-of-*" + ext)
-	if err != nil || len(shards) == 0 {
-		return err
-	}
-	inputs := shards
-	if _, err := os.Stat(base); err == nil {
-		inputs = append([]string{base}, shards...)
-	}
-	// Opening each file repairs a torn last line (an interrupted write).
-	for _, in := range inputs {
-		header, err := csvHeader(in)
+// openTable opens this run's part of the results table base (the shard's own file with
+// --shard). A run of the whole table first merges the shard files that sharded runs left
+// (results.MergeShards), so it computes only what no shard did.
+func openTable(c Common, base string, spec results.Spec) (*results.Table, error) {
+	spec.Shard = c.Shard
+	if c.Shard.N <= 1 {
+		n, rows, err := results.MergeShards(base, spec)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		f, err := rows.Open(in, header, keyCols...)
-		if err != nil {
-			return err
-		}
-		if err := f.Close(); err != nil {
-			return err
+		if n > 0 {
+			c.Logf("   merged %d shard file(s) into %s (%d rows)", n, base, rows)
 		}
 	}
-	n, err := rows.Merge(base, inputs, keyCols...)
-	if err != nil {
-		return fmt.Errorf("merging the shard files of %s: %w", base, err)
-	}
-	c.Logf("   merged %d shard file(s) into %s (%d rows)", len(shards), base, n)
-	return nil
-}
-
-// csvHeader reads the first record of a CSV file.
-func csvHeader(path string) ([]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	h, err := csv.NewReader(f).Read()
-	if err != nil {
-		return nil, fmt.Errorf("%s: reading the header: %w", path, err)
-	}
-	return h, nil
+	return results.Open(base, spec)
 }
 
 // fmtF formats a float for a results CSV: the shortest text that reads back as the same float64,
 // so that comparisons made from the files (FI against the odds bound) keep full precision.
-func fmtF(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+func fmtF(v float64) string { return results.FormatFloat(v) }
 
 // InputFITable computes (resuming and sharding) whole-image FI with both objectives for the
 // examples spec.Indices and returns their rows in that order. Results are appended per example to
@@ -399,22 +128,18 @@ func InputFITable(ctx context.Context, c Common, spec InputFISpec) ([]InputFIRow
 	if err != nil {
 		return nil, false, err
 	}
-	settings := tableSettings{"model": lm.Ref, "dataset": lm.Dataset, "split": spec.Split, "input_scale": string(lm.Scale),
-		"form": spec.Form.String(), "convention": conv.String(), "measure": "whole-image input FI, objectives log p(true) and log p(pred)"}
-	if err := mergeShards(c, base, "index"); err != nil {
-		return nil, false, err
-	}
-	path := c.Shard.Path(base)
-	if err := checkSettings(path, settings); err != nil {
-		return nil, false, err
-	}
-	f, err := rows.Open(path, inputFIHeader, "index")
+	spec2 := results.Spec{Columns: inputFIColumns, Key: []string{"index"}, Settings: results.Settings{
+		"model": lm.Ref, "dataset": lm.Dataset, "split": spec.Split, "input_scale": string(lm.Scale),
+		"form": spec.Form.String(), "convention": conv.String(), "measure": "whole-image input FI, objectives log p(true) and log p(pred)"}}
+	f, err := openTable(c, base, spec2)
 	if err != nil {
 		return nil, false, err
 	}
+	defer f.Close()
+	path := f.Path()
 	var todo []int
 	for _, i := range spec.Indices {
-		if c.Shard.Owns(i) && !f.Done(rows.Key(strconv.Itoa(i))) {
+		if c.Shard.Owns(i) && !f.Has(strconv.Itoa(i)) {
 			todo = append(todo, i)
 		}
 	}
@@ -422,20 +147,19 @@ func InputFITable(ctx context.Context, c Common, spec InputFISpec) ([]InputFIRow
 		c.Logf("   %s on %s %s: %d of %d examples to compute (shard %s) → %s", lm.Name, lm.Dataset, spec.Split,
 			len(todo), len(spec.Indices), c.Shard, path)
 		if err := computeInputFI(ctx, c, lm, set, todo, batch, spec.Form, conv, f); err != nil {
-			f.Close()
 			return nil, false, err
 		}
 	}
+	byIndex := make(map[int]InputFIRow, f.Len())
+	for n, rec := range f.Rows() {
+		r, err := parseInputFIRow(rec)
+		if err != nil {
+			return nil, false, fmt.Errorf("%s row %d: %w", path, n+1, err)
+		}
+		byIndex[r.Index] = r
+	}
 	if err := f.Close(); err != nil {
 		return nil, false, err
-	}
-	all, err := ReadInputFI(path)
-	if err != nil {
-		return nil, false, err
-	}
-	byIndex := make(map[int]InputFIRow, len(all))
-	for _, r := range all {
-		byIndex[r.Index] = r
 	}
 	var out []InputFIRow
 	complete := true
@@ -455,8 +179,7 @@ func InputFITable(ctx context.Context, c Common, spec InputFISpec) ([]InputFIRow
 
 // computeInputFI computes the rows of examples todo and appends them to f.
 func computeInputFI(ctx context.Context, c Common, lm *LoadedModel, set *datasets.Set, todo []int, batch int,
-	form fisens.Form, conv fisens.Convention, f *rows.File) error {
-	h, w, ch := set.Dims()
+	form fisens.Form, conv fisens.Convention, f *results.Table) error {
 	optTrue := fisens.Options{Objective: fisens.LogProbTrue, Convention: conv}
 	optPred := fisens.Options{Objective: fisens.LogProbPred, Convention: conv}
 	bar := progress.New(c.Progress, "FI "+lm.Name+" "+set.Name(), len(todo))
@@ -468,7 +191,7 @@ func computeInputFI(ctx context.Context, c Common, lm *LoadedModel, set *dataset
 		}
 		idx := todo[lo:min(lo+batch, len(todo))]
 		n := len(idx)
-		bt, err := paddedBatch(set, idx, batch, lm.Scale, h, w, ch)
+		bt, err := ReadBatch(set, idx, lm.Scale, batch)
 		if err != nil {
 			return err
 		}
@@ -476,6 +199,7 @@ func computeInputFI(ctx context.Context, c Common, lm *LoadedModel, set *dataset
 		if err != nil {
 			return fmt.Errorf("%s on %s examples %d..%d: %w", lm.Name, set.Name(), idx[0], idx[n-1], err)
 		}
+		recs := make([][]string, 0, n)
 		for b := 0; b < n; b++ {
 			M := jac.Gram(b, nil, form)
 			z := jac.LogitsOf(b)
@@ -490,93 +214,52 @@ func computeInputFI(ctx context.Context, c Common, lm *LoadedModel, set *dataset
 			rec := []string{strconv.Itoa(idx[b]), strconv.Itoa(set.SourceIndex(idx[b])), strconv.Itoa(rt.Label), strconv.Itoa(rt.Pred),
 				fmtF(rt.Prob), fmtF(rt.FI), strconv.Itoa(rt.Rank), fmtF(rt.Bound), fmtF(rt.JacNorm),
 				fmtF(rp.Prob), fmtF(rp.FI), strconv.Itoa(rp.Rank), fmtF(rp.Bound), fmtF(rp.JacNorm), fmtF(rt.SoftmaxJacNorm), shard}
-			if err := f.Write(rec); err != nil {
-				return err
-			}
+			recs = append(recs, rec)
+		}
+		if _, err := f.Append(recs...); err != nil {
+			return err
 		}
 		bar.Add(n)
 	}
 	return nil
 }
 
-// paddedBatch reads examples idx as a fisens.Batch of exactly size examples (the last example is
-// repeated to fill it), so that every batch has the same shape and compiles once.
-func paddedBatch(set *datasets.Set, idx []int, size int, scale datasets.Scale, h, w, ch int) (fisens.Batch, error) {
-	if size < len(idx) {
-		size = len(idx)
-	}
-	full := make([]int, size)
-	copy(full, idx)
-	for i := len(idx); i < size; i++ {
-		full[i] = idx[len(idx)-1]
-	}
-	x, err := set.ReadBatch(full, scale)
-	if err != nil {
-		return fisens.Batch{}, err
-	}
-	labels := make([]int, size)
-	for i, j := range full {
-		labels[i] = set.Label(j)
-	}
-	return fisens.Batch{X: x, Shape: []int{size, h, w, ch}, Labels: labels}, nil
-}
-
 // ReadInputFI reads an input FI table written by InputFITable (or merged by `fisens merge`).
 func ReadInputFI(path string) ([]InputFIRow, error) {
-	header, recs, err := rows.Read(path)
+	return readTable(path, "an input FI table", inputFIHeader, parseInputFIRow)
+}
+
+// readTable reads the results table at path (key "index" if it records none), checks that it has
+// header, and parses every row.
+func readTable[T any](path, what string, header []string, parse func([]string) (T, error)) ([]T, error) {
+	d, err := results.Read(path, "index")
 	if err != nil {
 		return nil, err
 	}
-	if strings.Join(header, ",") != strings.Join(inputFIHeader, ",") {
-		return nil, fmt.Errorf("%s has header %v, want an input FI table %v", path, header, inputFIHeader)
+	if !slices.Equal(d.Header, header) {
+		return nil, fmt.Errorf("%s has header %v, want %s %v", path, d.Header, what, header)
 	}
-	out := make([]InputFIRow, 0, len(recs))
-	for ln, rec := range recs {
-		p := fieldParser{rec: rec}
-		r := InputFIRow{Index: p.int(0), Source: p.int(1)}
-		label, pred := p.int(2), p.int(3)
-		r.True = fisens.Result{Label: label, Pred: pred, Prob: p.float(4), FI: p.float(5), Rank: p.int(6), Bound: p.float(7),
-			JacNorm: p.float(8), SoftmaxJacNorm: p.float(14)}
-		r.Pred = fisens.Result{Label: pred, Pred: pred, Prob: p.float(9), FI: p.float(10), Rank: p.int(11), Bound: p.float(12),
-			JacNorm: p.float(13), SoftmaxJacNorm: p.float(14)}
-		if p.err != nil {
-			return nil, fmt.Errorf("%s line %d: %w", path, ln+2, p.err)
+	out := make([]T, 0, len(d.Rows))
+	for n, rec := range d.Rows {
+		r, err := parse(rec)
+		if err != nil {
+			return nil, fmt.Errorf("%s row %d: %w", path, n+1, err)
 		}
 		out = append(out, r)
 	}
 	return out, nil
 }
 
-// fieldParser parses CSV fields, remembering the first error.
-type fieldParser struct {
-	rec []string
-	err error
-}
-
-func (p *fieldParser) field(i int) string {
-	if i >= len(p.rec) {
-		if p.err == nil {
-			p.err = fmt.Errorf("row has %d fields, want more than %d", len(p.rec), i)
-		}
-		return "0"
-	}
-	return p.rec[i]
-}
-
-func (p *fieldParser) int(i int) int {
-	v, err := strconv.Atoi(p.field(i))
-	if err != nil && p.err == nil {
-		p.err = fmt.Errorf("field %d: %w", i+1, err)
-	}
-	return v
-}
-
-func (p *fieldParser) float(i int) float64 {
-	v, err := strconv.ParseFloat(p.field(i), 64)
-	if err != nil && p.err == nil {
-		p.err = fmt.Errorf("field %d: %w", i+1, err)
-	}
-	return v
+// parseInputFIRow parses one row of an input FI table.
+func parseInputFIRow(rec []string) (InputFIRow, error) {
+	p := results.Parser{Row: rec}
+	r := InputFIRow{Index: p.Int(0), Source: p.Int(1)}
+	label, pred := p.Int(2), p.Int(3)
+	r.True = fisens.Result{Label: label, Pred: pred, Prob: p.Float(4), FI: p.Float(5), Rank: p.Int(6), Bound: p.Float(7),
+		JacNorm: p.Float(8), SoftmaxJacNorm: p.Float(14)}
+	r.Pred = fisens.Result{Label: pred, Pred: pred, Prob: p.Float(9), FI: p.Float(10), Rank: p.Int(11), Bound: p.Float(12),
+		JacNorm: p.Float(13), SoftmaxJacNorm: p.Float(14)}
+	return r, p.Err
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -639,230 +322,6 @@ func pctOf(k, n int) string {
 		return fmt.Sprintf("%.2f %%", v)
 	}
 	return fmt.Sprintf("%.1f %%", v)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Figures of a result and config settings.
-
-// ResultFigure is a figure built from an experiment's result, with its index entry.
-type ResultFigure struct {
-	Figure *figures.Figure
-	Ref    FigureRef
-}
-
-// ResultTable is a table built from an experiment's result, with its index entry.
-type ResultTable struct {
-	Header []string
-	Rows   [][]string
-	Ref    TableRef
-}
-
-// saveAll writes figures and tables into the report.
-func saveAll(c Common, r *Report, figs []ResultFigure, tabs []ResultTable) error {
-	for _, t := range tabs {
-		if err := r.SaveTable(c, t.Header, t.Rows, t.Ref); err != nil {
-			return err
-		}
-	}
-	for _, f := range figs {
-		if err := r.SaveFigure(c, f.Figure, f.Ref); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// OverridesEnv is the environment variable read by the registered experiments for settings that
-// differ from their scale's defaults: "setup1.N=5000; setup3.Models=zoo:a,zoo:b" (entries separated
-// by ";", list values by ","; field names as in the Config types, case-insensitive).
-const OverridesEnv = "FISENS_SET"
-
-// override is one "experiment.Field=value" entry of an overrides spec.
-type override struct{ entry, exp, field, val string }
-
-// parseOverrides splits spec into its entries (separated by ";", blanks ignored), each of the form
-// experiment.Field=value.
-func parseOverrides(spec string) ([]override, error) {
-	var out []override
-	for _, entry := range strings.Split(spec, ";") {
-		entry = strings.TrimSpace(entry)
-		if entry == "" {
-			continue
-		}
-		key, val, ok := strings.Cut(entry, "=")
-		exp, field, ok2 := strings.Cut(strings.TrimSpace(key), ".")
-		if !ok || !ok2 {
-			return nil, fmt.Errorf("%s entry %q: want experiment.Field=value", OverridesEnv, entry)
-		}
-		out = append(out, override{entry: entry, exp: strings.TrimSpace(exp), field: field, val: strings.TrimSpace(val)})
-	}
-	return out, nil
-}
-
-// CheckOverrides reports entries of spec that name no registered experiment (a typo would
-// otherwise be ignored silently) or are not of the form experiment.Field=value.
-func CheckOverrides(spec string) error {
-	entries, err := parseOverrides(spec)
-	if err != nil {
-		return err
-	}
-	for _, o := range entries {
-		if _, err := Lookup(strings.ToLower(o.exp)); err != nil {
-			return fmt.Errorf("%s entry %q: %v", OverridesEnv, o.entry, err)
-		}
-	}
-	return nil
-}
-
-// ApplyOverrides sets fields of the config struct pointed to by cfg from spec entries
-// "experiment.Field=value" whose experiment is name (others are ignored). Supported field types:
-// string, int, int64, float64, bool, []string and []int.
-func ApplyOverrides(name string, cfg any, spec string) error {
-	v := reflect.ValueOf(cfg)
-	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
-		return fmt.Errorf("ApplyOverrides: want a pointer to a config struct, got %T", cfg)
-	}
-	s := v.Elem()
-	entries, err := parseOverrides(spec)
-	if err != nil {
-		return err
-	}
-	for _, o := range entries {
-		entry, field, val := o.entry, o.field, o.val
-		if !strings.EqualFold(o.exp, name) {
-			continue
-		}
-		f := s.FieldByNameFunc(func(n string) bool { return strings.EqualFold(n, field) })
-		if !f.IsValid() || !f.CanSet() {
-			return fmt.Errorf("%s entry %q: %T has no field %q (fields: %s)", OverridesEnv, entry, cfg, field, strings.Join(fieldNames(s.Type()), ", "))
-		}
-		bad := func(err error) error {
-			return fmt.Errorf("%s entry %q: field %s is %s: %v", OverridesEnv, entry, field, f.Type(), err)
-		}
-		switch f.Kind() {
-		case reflect.String:
-			f.SetString(val)
-		case reflect.Int, reflect.Int64:
-			n, err := strconv.ParseInt(val, 10, 64)
-			if err != nil {
-				return bad(err)
-			}
-			f.SetInt(n)
-		case reflect.Float64:
-			x, err := strconv.ParseFloat(val, 64)
-			if err != nil {
-				return bad(err)
-			}
-			f.SetFloat(x)
-		case reflect.Bool:
-			b, err := strconv.ParseBool(val)
-			if err != nil {
-				return bad(err)
-			}
-			f.SetBool(b)
-		case reflect.Slice:
-			parts := strings.Split(val, ",")
-			switch f.Type().Elem().Kind() {
-			case reflect.String:
-				out := make([]string, 0, len(parts))
-				for _, p := range parts {
-					if p = strings.TrimSpace(p); p != "" {
-						out = append(out, p)
-					}
-				}
-				f.Set(reflect.ValueOf(out))
-			case reflect.Int:
-				out := make([]int, 0, len(parts))
-				for _, p := range parts {
-					n, err := strconv.Atoi(strings.TrimSpace(p))
-					if err != nil {
-						return bad(err)
-					}
-					out = append(out, n)
-				}
-				f.Set(reflect.ValueOf(out))
-			default:
-				return bad(fmt.Errorf("unsupported list type"))
-			}
-		default:
-			return bad(fmt.Errorf("unsupported type"))
-		}
-	}
-	return nil
-}
-
-func fieldNames(t reflect.Type) []string {
-	var out []string
-	for i := 0; i < t.NumField(); i++ {
-		if t.Field(i).IsExported() {
-			out = append(out, t.Field(i).Name)
-		}
-	}
-	return out
-}
-
-// ConfigSettings lists the exported fields of a config struct as report settings
-// ("prefix.Field" → value).
-func ConfigSettings(prefix string, cfg any) map[string]string {
-	out := map[string]string{}
-	v := reflect.Indirect(reflect.ValueOf(cfg))
-	if v.Kind() != reflect.Struct {
-		return out
-	}
-	for i := 0; i < v.NumField(); i++ {
-		f := v.Type().Field(i)
-		if !f.IsExported() {
-			continue
-		}
-		val := v.Field(i).Interface()
-		var s string
-		switch x := val.(type) {
-		case []string:
-			s = strings.Join(x, ", ")
-			if len(x) == 0 {
-				s = "(none)"
-			}
-		case []int:
-			parts := make([]string, len(x))
-			for j, n := range x {
-				parts[j] = strconv.Itoa(n)
-			}
-			s = strings.Join(parts, ", ")
-			if len(x) == 0 {
-				s = "(none)"
-			}
-		default:
-			s = fmt.Sprint(x)
-		}
-		out[prefix+f.Name] = s
-	}
-	return out
-}
-
-// newReport starts a report with the settings every experiment records.
-func newReport(c Common, name, title string, cfg any) *Report {
-	r := &Report{Experiment: name, Title: title, Settings: ConfigSettings("", cfg)}
-	r.Settings["scale"] = string(c.Scale)
-	r.Settings["backend"] = backend.Name(c.Backend)
-	r.Settings["seed"] = strconv.FormatInt(c.Seed, 10)
-	r.Settings["shard"] = c.Shard.String()
-	if s := os.Getenv(OverridesEnv); s != "" {
-		r.Settings["overrides ("+OverridesEnv+")"] = s
-	}
-	return r
-}
-
-// pureGoBackend reports whether the backend flag selects the (slow) pure-Go backend.
-func pureGoBackend(backendFlag string) bool {
-	name, _, _ := strings.Cut(backend.Name(backendFlag), ":")
-	return name == "go"
-}
-
-// shardNote is the finding of a run that computed one shard only.
-func shardNote(c Common, files ...string) string {
-	return fmt.Sprintf("shard %s only: per-example results appended to %s; figures are made by a run without --shard, "+
-		"which merges the shard files first (or merge them with `fisens merge --out FILE FILE.shard-*`)",
-		c.Shard, strings.Join(files, ", "))
 }
 
 // resultsOf extracts one objective's results from table rows.

@@ -7,7 +7,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,72 +16,6 @@ import (
 	"github.com/fisens/fisens/models"
 	"github.com/fisens/fisens/results"
 )
-
-func TestSampleIndices(t *testing.T) {
-	a := SampleIndices(1000, 50, 7)
-	b := SampleIndices(1000, 200, 7)
-	if len(a) != 50 || len(b) != 200 {
-		t.Fatalf("lengths %d, %d, want 50, 200", len(a), len(b))
-	}
-	if !slices.IsSorted(a) || !slices.IsSorted(b) {
-		t.Fatal("indices are not sorted")
-	}
-	// A larger sample contains the smaller one (resumed runs reuse what is done).
-	for _, i := range a {
-		if _, ok := slices.BinarySearch(b, i); !ok {
-			t.Fatalf("index %d of the 50-sample is missing from the 200-sample", i)
-		}
-	}
-	seen := map[int]bool{}
-	for _, i := range b {
-		if seen[i] || i < 0 || i >= 1000 {
-			t.Fatalf("bad or repeated index %d", i)
-		}
-		seen[i] = true
-	}
-	if !slices.Equal(a, SampleIndices(1000, 50, 7)) {
-		t.Fatal("same seed gave another sample")
-	}
-	if slices.Equal(a, SampleIndices(1000, 50, 8)) {
-		t.Fatal("another seed gave the same sample")
-	}
-	if all := SampleIndices(5, 0, 1); !slices.Equal(all, []int{0, 1, 2, 3, 4}) {
-		t.Fatalf("n = 0 gave %v, want all", all)
-	}
-	// Uniformity: every index of 10 is drawn about equally often as the first of a 1-sample.
-	counts := make([]int, 10)
-	for s := int64(0); s < 5000; s++ {
-		counts[SampleIndices(10, 1, s)[0]]++
-	}
-	for i, n := range counts {
-		if n < 400 || n > 600 {
-			t.Fatalf("index %d drawn %d times of 5000, want about 500 (%v)", i, n, counts)
-		}
-	}
-}
-
-func TestApplyOverrides(t *testing.T) {
-	cfg := DefaultSetup1Config(Quick, "onnx:cpu")
-	err := ApplyOverrides("setup1", &cfg, "setup1.images=123; setup3.TestImages=5; setup1.Models=zoo:a, zoo:b ;setup1.Convention=authors")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.Images != 123 || !slices.Equal(cfg.Models, []string{"zoo:a", "zoo:b"}) || cfg.Convention != "authors" {
-		t.Fatalf("overrides not applied: %+v", cfg)
-	}
-	for _, bad := range []string{"setup1.Nope=1", "setup1.Images=x", "Images=3"} {
-		if err := ApplyOverrides("setup1", &cfg, bad); err == nil {
-			t.Errorf("%q: no error", bad)
-		}
-	}
-	s := ConfigSettings("", cfg)
-	if s["Images"] != "123" || s["Models"] != "zoo:a, zoo:b" {
-		t.Fatalf("settings %v", s)
-	}
-	if err := ApplyOverrides("setup1", cfg, ""); err == nil {
-		t.Error("a non-pointer config gave no error")
-	}
-}
 
 func TestDefaultsSmallerOnPureGo(t *testing.T) {
 	if a, b := DefaultSetup1Config(Quick, "onnx:cpu"), DefaultSetup1Config(Quick, "go"); b.Images >= a.Images {
@@ -131,7 +64,7 @@ func TestInputFITable(t *testing.T) {
 		}
 		t.Fatal(err)
 	}
-	idx := SampleIndices(set.Len(), 11, 5)
+	idx := datasets.SampleIndices(set.Len(), 11, 5, streamExamples)
 	spec := InputFISpec{Model: lm, Split: datasets.SplitTest, Set: set, Indices: idx, Batch: 4}
 
 	// Two shards, then a run over everything that merges them and computes nothing new.
@@ -229,7 +162,7 @@ func TestInputFITable(t *testing.T) {
 	// A cancelled context stops the computation with its error.
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	spec.Indices = SampleIndices(set.Len(), 20, 5)
+	spec.Indices = datasets.SampleIndices(set.Len(), 20, 5, streamExamples)
 	if _, _, err := InputFITable(ctx, c, spec); err == nil {
 		t.Fatal("a cancelled run gave no error")
 	}
@@ -237,22 +170,6 @@ func TestInputFITable(t *testing.T) {
 
 func nearRel(a, b, rel float64) bool {
 	return math.Abs(a-b) <= rel*math.Max(math.Abs(a), math.Abs(b))+1e-12
-}
-
-func TestCheckOverrides(t *testing.T) {
-	if err := CheckOverrides("setup1.N=5; Setup3.Models=a,b;;"); err != nil {
-		t.Errorf("valid spec: %v", err)
-	}
-	for _, bad := range []string{"setpu1.N=5", "setup1=5", "setup1.N"} {
-		err := CheckOverrides(bad)
-		if err == nil {
-			t.Errorf("CheckOverrides(%q) = nil, want an error", bad)
-			continue
-		}
-		if !strings.Contains(err.Error(), bad) {
-			t.Errorf("CheckOverrides(%q) = %v; want the entry named", bad, err)
-		}
-	}
 }
 
 func TestSaveLoadReports(t *testing.T) {

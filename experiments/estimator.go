@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,14 +33,13 @@ import (
 // weights (and activations) to b significant bits.
 
 func init() {
-	Register(Experiment{
+	register(Experiment{
 		Name:    "estimator",
 		Title:   "Condition-number estimator: bound vs measured, and bit-width",
 		Paper:   "Maheshwari et al. 2023",
 		Order:   70,
-		Run:     runEstimatorExperiment,
 		Summary: "per-layer operator norms and condition numbers, a network bound for input and weight perturbations checked against random and PGD perturbations, and a predicted minimal bit-width checked by rounding",
-	})
+	}, DefaultEstimatorConfig, RunEstimator)
 }
 
 // EstimatorConfig configures the estimator experiment.
@@ -84,7 +82,7 @@ func DefaultEstimatorConfig(scale Scale, backendName string) EstimatorConfig {
 		cfg.Images, cfg.Draws, cfg.AttackImages, cfg.WeightAttackImages, cfg.BitImages, cfg.AttackSteps = 1000, 10, 500, 20, 0, 10
 		cfg.Magnitudes = []float64{1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1}
 		cfg.Bits = []int{2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
-	case isPureGo(backendName):
+	case pureGoBackend(backendName):
 		cfg.Models = cfg.Models[:1]
 		cfg.Images, cfg.Draws, cfg.AttackImages, cfg.WeightAttackImages, cfg.BitImages, cfg.AttackSteps = 20, 2, 10, 1, 50, 3
 		cfg.Magnitudes = []float64{1e-3, 1e-1, 1}
@@ -279,48 +277,22 @@ const (
 	streamEstRandom = 0xe571_0003
 )
 
-// estBatch returns the images idx of set as a fisens.Batch on the model's input scale.
-func estBatch(set *datasets.Set, idx []int, scale datasets.Scale) (fisens.Batch, error) {
-	x, err := set.ReadBatch(idx, scale)
-	if err != nil {
-		return fisens.Batch{}, err
-	}
-	h, w, ch := set.Dims()
-	labels := make([]int, len(idx))
-	for i, j := range idx {
-		labels[i] = set.Label(j)
-	}
-	return fisens.Batch{X: x, Shape: []int{len(idx), h, w, ch}, Labels: labels}, nil
-}
-
 func runEstimatorModel(ctx context.Context, c Common, b compute.Backend, cfg EstimatorConfig, ref string) (*EstModel, error) {
-	m, dataset, _, err := loadTrainedModel(ref, cfg.Dataset)
+	lm, err := LoadModel(c, ref, cfg.Dataset)
 	if err != nil {
 		return nil, err
 	}
+	m, dataset := lm.Model, lm.Dataset
 	chain, err := ChainOf(m)
 	if err != nil {
 		return nil, err
 	}
-	var opts []datasets.Option
-	if cfg.DataDir != "" {
-		opts = append(opts, datasets.WithDir(cfg.DataDir))
-	}
-	test, err := datasets.Load(dataset, datasets.SplitTest, opts...)
+	test, err := lm.Set(datasets.SplitTest, dataOptions(c, cfg.DataDir)...)
 	if err != nil {
 		return nil, err
 	}
-	if err := m.CheckData(test); err != nil {
-		return nil, err
-	}
-	scale, err := m.InputScale()
-	if err != nil {
-		return nil, err
-	}
-	if err := m.UseBackend(b); err != nil {
-		return nil, err
-	}
-	em := &EstModel{Ref: ref, Name: refFileName(ref), Arch: m.Name(), Dataset: dataset, Time: map[string]time.Duration{}}
+	scale := lm.Scale
+	em := &EstModel{Ref: ref, Name: ModelName(ref), Arch: m.Name(), Dataset: dataset, Time: map[string]time.Duration{}}
 	K := m.NumClasses()
 	t0 := time.Now()
 	est, err := condition.NewEstimator(b, m, chain, cfg.Norm)
@@ -332,8 +304,8 @@ func runEstimatorModel(ctx context.Context, c Common, b compute.Backend, cfg Est
 	c.Logf("estimator %s: operator norms in %s (chain matches the model to %.1e)", em.Name, em.Time["operator norms"].Round(time.Millisecond), em.CheckedDiff)
 
 	// Condition numbers on the image subset.
-	idx := sampleSorted(test.Len(), cfg.Images, c.Seed, streamEstImages)
-	batch, err := estBatch(test, idx, scale)
+	idx := datasets.SampleIndices(test.Len(), cfg.Images, c.Seed, streamEstImages)
+	batch, err := ReadBatch(test, idx, scale, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -532,8 +504,8 @@ func runEstimatorModel(ctx context.Context, c Common, b compute.Backend, cfg Est
 
 	// Bit-widths.
 	t0 = time.Now()
-	bidx := sampleSorted(test.Len(), cfg.BitImages, c.Seed, streamEstBits)
-	bb, err := estBatch(test, bidx, scale)
+	bidx := datasets.SampleIndices(test.Len(), cfg.BitImages, c.Seed, streamEstBits)
+	bb, err := ReadBatch(test, bidx, scale, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -973,18 +945,6 @@ func (m EstModel) NormTable() ([]string, [][]string) {
 			fmt.Sprintf("%.3g", m.LayerCond[l]), fmt.Sprintf("%.3g", m.LayerCondMax[l]), fmt.Sprintf("%.3g", medW)})
 	}
 	return header, out
-}
-
-func runEstimatorExperiment(ctx context.Context, c Common) (*Report, error) {
-	cfg := DefaultEstimatorConfig(c.Scale, c.Backend)
-	if err := ApplyOverrides("estimator", &cfg, os.Getenv(OverridesEnv)); err != nil {
-		return nil, err
-	}
-	res, err := RunEstimator(ctx, c, cfg)
-	if err != nil {
-		return nil, err
-	}
-	return res.Report(c)
 }
 
 // Report saves the figures and tables and states the computed findings.

@@ -45,6 +45,9 @@ type Common struct {
 	Seed     int64         // seed of every random choice
 	Shard    results.Shard // for per-example work: compute only this shard (merge with `fisens merge`)
 	Progress io.Writer     // progress bars and log lines (nil: silent)
+	// Overrides change the registered experiments' default configurations (`fisens reproduce
+	// --set`); RunX functions take their Config directly and ignore them.
+	Overrides Overrides
 }
 
 // Logf writes a log line to c.Progress.
@@ -128,6 +131,13 @@ type Experiment struct {
 	Order   int    // position in `fisens reproduce` and the index
 	Run     func(ctx context.Context, c Common) (*Report, error)
 	Summary string
+	// OneShard marks an experiment that shows a few images: shard 0 of a sharded run computes
+	// them, and the other shards have nothing to do.
+	OneShard bool
+
+	// checkOverrides applies overrides to a default configuration, so that ParseOverrides
+	// reports a bad field or value before anything runs (nil: not checked).
+	checkOverrides func(Overrides) error
 }
 
 var (
@@ -195,7 +205,7 @@ func SaveReport(c Common, r *Report) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(p, data, 0o644)
+	return writeFileAtomic(p, data) // concurrent jobs of a cluster array read the reports
 }
 
 // LoadReports returns the reports kept in OutDir/reports by earlier runs at c.Scale, in the
@@ -272,5 +282,5 @@ func WriteIndex(c Common, reports []*Report) (string, error) {
 			fmt.Fprintf(&b, "- elapsed: %s\n\n</details>\n\n", r.Elapsed.Round(time.Second))
 		}
 	}
-	return p, os.WriteFile(p, []byte(b.String()), 0o644)
+	return p, writeFileAtomic(p, []byte(b.String()))
 }

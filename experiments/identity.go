@@ -22,14 +22,13 @@ import (
 // the odds and carries information beyond the confidence.
 
 func init() {
-	Register(Experiment{
+	register(Experiment{
 		Name:    "identity",
 		Title:   "FI against the odds (1 − π_y)/π_y: the identity of SPEC A.3 and where FI departs from it",
 		Paper:   "Shu & Zhu 2019 (beyond the paper)",
 		Order:   50,
-		Run:     runIdentityExperiment,
 		Summary: "scatter of whole-image FI against (1−π_y)/π_y for Setups 1 and 3, with ranks, and single-pixel FI",
-	})
+	}, DefaultIdentityConfig, RunIdentity)
 }
 
 // IdentityConfig configures the identity figure. Its image counts default to Setup 3's (and so
@@ -127,7 +126,7 @@ func RunIdentity(ctx context.Context, c Common, cfg IdentityConfig) (*IdentityRe
 			if err != nil {
 				return nil, fmt.Errorf("identity: %s: %w", lm.Name, err)
 			}
-			spec := InputFISpec{Model: lm, Split: part.split, Set: set, Indices: SampleIndices(set.Len(), part.n, c.Seed),
+			spec := InputFISpec{Model: lm, Split: part.split, Set: set, Indices: datasets.SampleIndices(set.Len(), part.n, c.Seed, streamExamples),
 				Batch: cfg.Batch, Convention: cfg.Convention}
 			file, err := InputFIPath(c, spec)
 			if err != nil {
@@ -291,32 +290,20 @@ func (r *IdentityResult) Figures() ([]ResultFigure, error) {
 	}, nil
 }
 
-// runIdentityExperiment is the registered wrapper.
-func runIdentityExperiment(ctx context.Context, c Common) (*Report, error) {
-	cfg := DefaultIdentityConfig(c.Scale, c.Backend)
-	if err := ApplyOverrides("identity", &cfg, os.Getenv(OverridesEnv)); err != nil {
-		return nil, err
-	}
-	rep := newReport(c, "identity", "FI against the odds (1 − π_y)/π_y: the identity of SPEC A.3 and where FI departs from it", cfg)
-	res, err := RunIdentity(ctx, c, cfg)
-	if err != nil {
-		return nil, err
-	}
-	files := res.Files
-	for _, m := range res.Models {
+// Report saves the figures and states the findings; for a run over one shard only it says what to
+// merge.
+func (r *IdentityResult) Report(c Common) (*Report, error) {
+	rep := newReport(c, "identity", "FI against the odds (1 − π_y)/π_y: the identity of SPEC A.3 and where FI departs from it", r.Config)
+	files := r.Files
+	for _, m := range r.Models {
 		if m.PixelFile != "" {
 			files = append(files, m.PixelFile)
 		}
 	}
 	rep.Settings["per-example CSVs"] = strings.Join(files, ", ")
-	if !res.Complete {
-		rep.Findings = append(rep.Findings, shardNote(c, res.Files...))
+	if !r.Complete {
+		rep.Findings = append(rep.Findings, shardNote(c, r.Files...))
 		return rep, nil
 	}
-	figs, err := res.Figures()
-	if err != nil {
-		return nil, err
-	}
-	rep.Findings = res.Findings()
-	return rep, saveAll(c, rep, figs, nil)
+	return saveResult(c, rep, r)
 }

@@ -48,8 +48,8 @@ func TestIdentityEndToEnd(t *testing.T) {
 	if err != nil || len(figs) != 2 {
 		t.Fatalf("%d figures, err %v", len(figs), err)
 	}
-	t.Setenv(OverridesEnv, "identity.Models="+strings.Join(refs, ",")+"; identity.TrainImages=50; identity.TestImages=30; identity.Batch=16")
-	rep, err := runIdentityExperiment(context.Background(), c)
+	c.Overrides = MustParseOverrides("identity.Models=" + strings.Join(refs, ",") + "; identity.TrainImages=50; identity.TestImages=30; identity.Batch=16")
+	rep, err := registered(t, "identity").Run(context.Background(), c)
 	if err != nil {
 		t.Fatal(err)
 	}

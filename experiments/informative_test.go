@@ -67,8 +67,8 @@ func TestInformativeEndToEnd(t *testing.T) {
 			t.Errorf("%s: gaps %v", m.Name, m.Gap)
 		}
 	}
-	t.Setenv(OverridesEnv, "informative.Models="+strings.Join(refs, ",")+"; informative.Images=2; informative.LayerImages=1")
-	rep, err := runInformativeExperiment(context.Background(), c)
+	c.Overrides = MustParseOverrides("informative.Models=" + strings.Join(refs, ",") + "; informative.Images=2; informative.LayerImages=1")
+	rep, err := registered(t, "informative").Run(context.Background(), c)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -14,7 +13,7 @@ import (
 	"github.com/fisens/fisens/figures"
 	"github.com/fisens/fisens/fisens"
 	"github.com/fisens/fisens/internal/progress"
-	"github.com/fisens/fisens/internal/rows"
+	"github.com/fisens/fisens/results"
 )
 
 // The one-pixel attack study (beyond the paper, whose Setup 4 shows two examples and no success
@@ -32,14 +31,13 @@ import (
 // Jacobian norm is the magnitude. The study tests which of the two finds a flipping pixel.
 
 func init() {
-	Register(Experiment{
+	register(Experiment{
 		Name:    "onepixel",
 		Title:   "One-pixel attacks guided by FI, by the Jacobian norm and at random",
 		Paper:   "Shu & Zhu 2019 (beyond the paper)",
 		Order:   45,
-		Run:     runOnePixelExperiment,
 		Summary: "success rate of one-pixel attacks on the least confident correctly classified test images, by guide and pixel value",
-	})
+	}, DefaultOnePixelConfig, RunOnePixel)
 }
 
 // OnePixelConfig configures the one-pixel attack study.
@@ -127,14 +125,18 @@ type OnePixelRow struct {
 	Tries                [3]PixelTry // by guide, in PixelGuides order
 }
 
-// onePixelHeader is the per-example CSV header of the study.
-func onePixelHeader() []string {
-	h := []string{"index", "source_index", "label", "prob", "bound"}
+// onePixelColumns are the per-example columns of the study's table.
+func onePixelColumns() []results.Column {
+	c := []results.Column{results.IntCol("index"), results.IntCol("source_index"), results.IntCol("label"), results.FloatCol("prob"), results.FloatCol("bound")}
 	for _, g := range []string{"fi", "jac", "rand"} {
-		h = append(h, g+"_pixel", g+"_fi", g+"_jac", g+"_pred0", g+"_prob0", g+"_pred255", g+"_prob255")
+		c = append(c, results.IntCol(g+"_pixel"), results.FloatCol(g+"_fi"), results.FloatCol(g+"_jac"), results.IntCol(g+"_pred0"),
+			results.FloatCol(g+"_prob0"), results.IntCol(g+"_pred255"), results.FloatCol(g+"_prob255"))
 	}
-	return append(h, "shard")
+	return append(c, results.TextCol("shard"))
 }
+
+// onePixelHeader is the per-example CSV header of the study.
+func onePixelHeader() []string { return results.Spec{Columns: onePixelColumns()}.Header() }
 
 // OnePixelResult is what the study computed.
 type OnePixelResult struct {
@@ -264,7 +266,7 @@ func onePixelModel(ctx context.Context, c Common, cfg OnePixelConfig, conv fisen
 	}
 	h, w, ch := set.Dims()
 	m := OnePixelModel{Name: lm.Name, Ref: lm.Ref, Dataset: lm.Dataset, K: lm.K(), H: h, W: w, C: ch}
-	pool := SampleIndices(set.Len(), cfg.Pool, c.Seed)
+	pool := datasets.SampleIndices(set.Len(), cfg.Pool, c.Seed, streamExamples)
 	m.PoolSize = len(pool)
 	logits, err := lm.Predict(c, set, pool, 256)
 	if err != nil {
@@ -283,43 +285,38 @@ func onePixelModel(ctx context.Context, c Common, cfg OnePixelConfig, conv fisen
 	if err != nil {
 		return m, "", false, err
 	}
-	if err := mergeShards(c, base, "index"); err != nil {
-		return m, "", false, err
-	}
-	path := c.Shard.Path(base)
-	settings := tableSettings{"model": lm.Ref, "dataset": lm.Dataset, "split": cfg.Split, "input_scale": string(lm.Scale),
+	spec := results.Spec{Columns: onePixelColumns(), Key: []string{"index"}, Settings: results.Settings{
+		"model": lm.Ref, "dataset": lm.Dataset, "split": cfg.Split, "input_scale": string(lm.Scale),
 		"convention": conv.String(), "seed": strconv.FormatInt(c.Seed, 10),
-		"measure": "one-pixel attacks: FI / Jacobian-norm / random guide, pixel set to 0 and to 255, objective log p(pred)"}
-	if err := checkSettings(path, settings); err != nil {
-		return m, "", false, err
-	}
-	f, err := rows.Open(path, onePixelHeader(), "index")
+		"measure": "one-pixel attacks: FI / Jacobian-norm / random guide, pixel set to 0 and to 255, objective log p(pred)"}}
+	f, err := openTable(c, base, spec)
 	if err != nil {
 		return m, "", false, err
 	}
+	defer f.Close()
+	path := f.Path()
 	var todo []int
 	for _, i := range picked {
-		if c.Shard.Owns(i) && !f.Done(rows.Key(strconv.Itoa(i))) {
+		if c.Shard.Owns(i) && !f.Has(strconv.Itoa(i)) {
 			todo = append(todo, i)
 		}
 	}
 	if len(todo) > 0 {
 		c.Logf("   %s: one-pixel attacks on %d of %d images → %s", lm.Name, len(todo), len(picked), path)
 		if err := attackImages(ctx, c, cfg, conv, lm, set, todo, f); err != nil {
-			f.Close()
 			return m, "", false, err
 		}
 	}
+	byIndex := map[int]OnePixelRow{}
+	for n, rec := range f.Rows() {
+		r, err := parseOnePixelRow(rec)
+		if err != nil {
+			return m, "", false, fmt.Errorf("%s row %d: %w", path, n+1, err)
+		}
+		byIndex[r.Index] = r
+	}
 	if err := f.Close(); err != nil {
 		return m, "", false, err
-	}
-	all, err := readOnePixel(path)
-	if err != nil {
-		return m, "", false, err
-	}
-	byIndex := map[int]OnePixelRow{}
-	for _, r := range all {
-		byIndex[r.Index] = r
 	}
 	complete := true
 	for _, i := range picked {
@@ -351,7 +348,7 @@ func pixelGuides(jac *fisens.InputJacobian, b int, opt fisens.Options, seed int6
 		jacMap[q] = math.Sqrt(jacMap[q])
 	}
 	pix[0], pix[1] = argmaxF(fiMap), argmaxF(jacMap)
-	pix[2] = newSplitMix(seed, 0x0e91_0000+uint64(index)).intn(pm.H * pm.W)
+	pix[2] = datasets.NewRNG(seed, 0x0e91_0000+uint64(index)).IntN(pm.H * pm.W)
 	return pix, fiMap, jacMap, pm, nil
 }
 
@@ -412,7 +409,7 @@ func probOf(z []float32, y int) (pred int, prob float64, err error) {
 }
 
 // attackImages computes and writes the rows of examples todo.
-func attackImages(ctx context.Context, c Common, cfg OnePixelConfig, conv fisens.Convention, lm *LoadedModel, set *datasets.Set, todo []int, f *rows.File) error {
+func attackImages(ctx context.Context, c Common, cfg OnePixelConfig, conv fisens.Convention, lm *LoadedModel, set *datasets.Set, todo []int, f *results.Table) error {
 	h, w, ch := set.Dims()
 	opt := fisens.Options{Objective: fisens.LogProbPred, Convention: conv}
 	hi := 255 * lm.Scale.Factor()
@@ -424,7 +421,7 @@ func attackImages(ctx context.Context, c Common, cfg OnePixelConfig, conv fisens
 			return err
 		}
 		idx := todo[lo:min(lo+cfg.Batch, len(todo))]
-		bt, err := paddedBatch(set, idx, cfg.Batch, lm.Scale, h, w, ch)
+		bt, err := ReadBatch(set, idx, lm.Scale, cfg.Batch)
 		if err != nil {
 			return err
 		}
@@ -451,6 +448,7 @@ func attackImages(ctx context.Context, c Common, cfg OnePixelConfig, conv fisens
 			return fmt.Errorf("examples %d..%d: evaluating the attacks: %w", idx[0], idx[len(idx)-1], err)
 		}
 		e := 0
+		recs := make([][]string, 0, len(idx))
 		for b := range idx {
 			r := &rowsOut[b]
 			for g := range r.Tries {
@@ -468,10 +466,10 @@ func attackImages(ctx context.Context, c Common, cfg OnePixelConfig, conv fisens
 				rec = append(rec, strconv.Itoa(t.Pixel), fmtF(t.FI), fmtF(t.Jac), strconv.Itoa(t.Pred[0]), fmtF(t.Prob[0]),
 					strconv.Itoa(t.Pred[1]), fmtF(t.Prob[1]))
 			}
-			rec = append(rec, c.Shard.String())
-			if err := f.Write(rec); err != nil {
-				return err
-			}
+			recs = append(recs, append(rec, c.Shard.String()))
+		}
+		if _, err := f.Append(recs...); err != nil {
+			return err
 		}
 		bar.Add(len(idx))
 	}
@@ -480,29 +478,20 @@ func attackImages(ctx context.Context, c Common, cfg OnePixelConfig, conv fisens
 
 // readOnePixel reads a study CSV.
 func readOnePixel(path string) ([]OnePixelRow, error) {
-	header, recs, err := rows.Read(path)
-	if err != nil {
-		return nil, err
+	return readTable(path, "a one-pixel study table", onePixelHeader(), parseOnePixelRow)
+}
+
+// parseOnePixelRow parses one row of a study table.
+func parseOnePixelRow(rec []string) (OnePixelRow, error) {
+	p := results.Parser{Row: rec}
+	r := OnePixelRow{Index: p.Int(0), Source: p.Int(1), Label: p.Int(2), Prob: p.Float(3), Bound: p.Float(4)}
+	for g := range r.Tries {
+		o := 5 + 7*g
+		r.Tries[g] = PixelTry{Pixel: p.Int(o), FI: p.Float(o + 1), Jac: p.Float(o + 2),
+			Pred: [2]int{p.Int(o + 3), p.Int(o + 5)}, Prob: [2]float64{p.Float(o + 4), p.Float(o + 6)}}
 	}
-	if strings.Join(header, ",") != strings.Join(onePixelHeader(), ",") {
-		return nil, fmt.Errorf("%s has header %v, want a one-pixel study table %v", path, header, onePixelHeader())
-	}
-	out := make([]OnePixelRow, 0, len(recs))
-	for ln, rec := range recs {
-		p := fieldParser{rec: rec}
-		r := OnePixelRow{Index: p.int(0), Source: p.int(1), Label: p.int(2), Prob: p.float(3), Bound: p.float(4)}
-		for g := range r.Tries {
-			o := 5 + 7*g
-			r.Tries[g] = PixelTry{Pixel: p.int(o), FI: p.float(o + 1), Jac: p.float(o + 2),
-				Pred: [2]int{p.int(o + 3), p.int(o + 5)}, Prob: [2]float64{p.float(o + 4), p.float(o + 6)}}
-		}
-		r.MaxFI = r.Tries[0].FI
-		if p.err != nil {
-			return nil, fmt.Errorf("%s line %d: %w", path, ln+2, p.err)
-		}
-		out = append(out, r)
-	}
-	return out, nil
+	r.MaxFI = r.Tries[0].FI
+	return r, p.Err
 }
 
 // valueNames are the column groups of the study's table and chart.
@@ -601,26 +590,14 @@ func (r *OnePixelResult) Figures() ([]ResultFigure, error) {
 		Finding: strings.Join(r.Findings(), "; ")}}}, nil
 }
 
-// runOnePixelExperiment is the registered wrapper.
-func runOnePixelExperiment(ctx context.Context, c Common) (*Report, error) {
-	cfg := DefaultOnePixelConfig(c.Scale, c.Backend)
-	if err := ApplyOverrides("onepixel", &cfg, os.Getenv(OverridesEnv)); err != nil {
-		return nil, err
-	}
-	rep := newReport(c, "onepixel", "One-pixel attacks guided by FI, by the Jacobian norm and at random", cfg)
-	res, err := RunOnePixel(ctx, c, cfg)
-	if err != nil {
-		return nil, err
-	}
-	rep.Settings["per-example CSVs"] = strings.Join(res.Files, ", ")
-	if !res.Complete {
-		rep.Findings = append(rep.Findings, shardNote(c, res.Files...))
+// Report saves the figures and the table and states the findings; for a run over one shard only it
+// says what to merge.
+func (r *OnePixelResult) Report(c Common) (*Report, error) {
+	rep := newReport(c, "onepixel", "One-pixel attacks guided by FI, by the Jacobian norm and at random", r.Config)
+	rep.Settings["per-example CSVs"] = strings.Join(r.Files, ", ")
+	if !r.Complete {
+		rep.Findings = append(rep.Findings, shardNote(c, r.Files...))
 		return rep, nil
 	}
-	figs, err := res.Figures()
-	if err != nil {
-		return nil, err
-	}
-	rep.Findings = res.Findings()
-	return rep, saveAll(c, rep, figs, []ResultTable{res.Table()})
+	return saveResult(c, rep, r, r.Table())
 }

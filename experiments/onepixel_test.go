@@ -52,12 +52,14 @@ func TestOnePixelEndToEnd(t *testing.T) {
 		}
 		lm, _ := LoadModel(c, refs[mi], datasets.MNIST)
 		// Oracle 1: the attacked images are the least confident correct ones of the pool.
-		pool := SampleIndices(set.Len(), 300, c.Seed)
+		pool := datasets.SampleIndices(set.Len(), 300, c.Seed, streamExamples)
 		z, _ := lm.Predict(c, set, pool, 100)
 		picked := map[int]bool{}
 		for _, r := range m.Rows {
 			picked[r.Index] = true
-			if r.Prob > m.MaxProb*(1+1e-8) {
+			// r.Prob comes from the FI batches, MaxProb from the prediction batches: float32 logits
+			// of other batch shapes differ in the last bits.
+			if r.Prob > m.MaxProb*(1+1e-5) {
 				t.Fatalf("%s #%d: π %g above the recorded maximum %g", m.Name, r.Index, r.Prob, m.MaxProb)
 			}
 		}
@@ -69,7 +71,7 @@ func TestOnePixelEndToEnd(t *testing.T) {
 		}
 		// Oracle 2: for the first image, recompute the guides and the attacks directly.
 		r := m.Rows[0]
-		bt, _ := paddedBatch(set, []int{r.Index}, 1, lm.Scale, 28, 28, 1)
+		bt, _ := ReadBatch(set, []int{r.Index}, lm.Scale, 1)
 		jac, err := lm.Analyzer.InputJacobian(bt)
 		if err != nil {
 			t.Fatal(err)
@@ -119,8 +121,8 @@ func TestOnePixelEndToEnd(t *testing.T) {
 	if string(before) != string(after) || res2.Models[0].Success(0, 2) != res.Models[0].Success(0, 2) {
 		t.Fatal("the resumed run changed the results file")
 	}
-	t.Setenv(OverridesEnv, "onepixel.Models="+strings.Join(refs, ",")+"; onepixel.Pool=300; onepixel.Images=12; onepixel.Batch=4")
-	rep, err := runOnePixelExperiment(context.Background(), c)
+	c.Overrides = MustParseOverrides("onepixel.Models=" + strings.Join(refs, ",") + "; onepixel.Pool=300; onepixel.Images=12; onepixel.Batch=4")
+	rep, err := registered(t, "onepixel").Run(context.Background(), c)
 	if err != nil {
 		t.Fatal(err)
 	}

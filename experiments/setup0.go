@@ -7,10 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -21,8 +19,8 @@ import (
 	"github.com/fisens/fisens/figures"
 	"github.com/fisens/fisens/fisens"
 	"github.com/fisens/fisens/internal/progress"
-	"github.com/fisens/fisens/internal/rows"
 	"github.com/fisens/fisens/models"
+	"github.com/fisens/fisens/results"
 	"github.com/fisens/fisens/stats"
 )
 
@@ -47,14 +45,13 @@ import (
 // of misclassified images).
 
 func init() {
-	Register(Experiment{
+	register(Experiment{
 		Name:    "setup0",
 		Title:   "Setup 0: simulated outliers (FI vs Jacobian norms as outlier detectors)",
 		Paper:   "Shu & Zhu 2019",
 		Order:   0,
-		Run:     runSetup0Experiment,
 		Summary: "fine-tune on clean + simulated outliers, score FI and Jacobian norms, ROC and PR curves with AUCs",
-	})
+	}, DefaultSetup0Config, RunSetup0)
 }
 
 // Setup0Config configures Setup 0. DefaultSetup0Config gives the quick and paper settings; every
@@ -85,6 +82,10 @@ type Setup0Config struct {
 	// PartnerReplacement draws overlay partners uniformly with replacement from every image of another
 	// class (this project's earlier choice); false (default): without replacement from non-bases (the authors').
 	PartnerReplacement bool
+
+	// AnyBase lets any pool image be an outlier base, not only the ones every model classifies
+	// correctly (the authors' rule): for smoke runs of the paper path with barely trained models.
+	AnyBase bool
 
 	// FineTuneOnly stops after fine-tuning: the preparatory step of a sharded run (every shard then
 	// reuses the fine-tuned models instead of training them concurrently into the same folder).
@@ -124,33 +125,12 @@ func DefaultSetup0Config(scale Scale, backendName string) Setup0Config {
 		cfg.FIBatch = 32
 		return cfg
 	}
-	if isPureGo(backendName) {
+	if pureGoBackend(backendName) {
 		cfg.Pool, cfg.PerClass, cfg.TrainPerClass = 600, 6, 5
 		cfg.ValidClean, cfg.Scored, cfg.MaxEpochs = 100, 100, 4
 		cfg.BatchSize, cfg.FIBatch, cfg.EvalBatch = 32, 16, 64
 	}
 	return cfg
-}
-
-// Quick-scale zoo models of the two families the paper compares, and the paper-scale training
-// directories that `fisens train` writes (see PaperModelRef).
-var quickPairRefs = quickPair()
-
-// PaperModelRef is where the paper-scale experiments look for a paper model trained on a dataset:
-// the training directory "runs/<arch>-<dataset>" (relative to the working directory), e.g.
-// `fisens train --arch resnet50 --data mnist --epochs 200 --out runs/resnet50-mnist`.
-func PaperModelRef(arch, dataset string) string {
-	return filepath.Join("runs", arch+"-"+dataset)
-}
-
-func paperPairRefs(dataset string) []string {
-	return []string{PaperModelRef("resnet50", dataset), PaperModelRef("densenet121", dataset)}
-}
-
-// isPureGo reports whether a resolved backend name is the pure-Go backend.
-func isPureGo(backendName string) bool {
-	name, _, _ := strings.Cut(backendName, ":")
-	return name == "go" || name == ""
 }
 
 func (cfg Setup0Config) check() error {
@@ -169,8 +149,8 @@ func (cfg Setup0Config) check() error {
 		return fmt.Errorf("setup0: BatchSize %d, FIBatch %d: want ≥ 1", cfg.BatchSize, cfg.FIBatch)
 	case cfg.FitTarget < 0 || cfg.FitTarget > 1 || (cfg.FitTarget > 0 && cfg.MaxEpochs < cfg.Epochs):
 		return fmt.Errorf("setup0: FitTarget %g, MaxEpochs %d: want a fraction in [0, 1] and MaxEpochs ≥ Epochs (%d)", cfg.FitTarget, cfg.MaxEpochs, cfg.Epochs)
-	case !(cfg.AuthorsEps > 0):
-		return fmt.Errorf("setup0: AuthorsEps %g, want > 0", cfg.AuthorsEps)
+	case !(cfg.AuthorsEps > 0) || math.IsInf(cfg.AuthorsEps, 1):
+		return fmt.Errorf("setup0: AuthorsEps %g, want a finite value > 0", cfg.AuthorsEps)
 	}
 	return nil
 }
@@ -347,24 +327,22 @@ func RunSetup0(ctx context.Context, c Common, cfg Setup0Config) (*Setup0Result, 
 	names := make([]string, len(cfg.Models))
 	dataset, splitSeed := cfg.Dataset, int64(datasets.DefaultSplitSeed)
 	for i, ref := range cfg.Models {
-		lm, seed, err := loadSharedModel(c, ref, dataset)
+		lm, err := LoadModel(c, ref, dataset)
 		if err != nil {
 			return nil, fmt.Errorf("setup0: %w", err)
 		}
+		seed := lm.SplitSeed
 		if i == 0 {
 			dataset, splitSeed = lm.Dataset, seed
 		} else if seed != splitSeed {
 			return nil, fmt.Errorf("setup0: %s was trained with split seed %d, %s with %d: the clean training images would differ", ref, seed, cfg.Models[0], splitSeed)
 		}
-		orig[i], names[i] = lm.Model, refFileName(ref)
+		orig[i], names[i] = lm.Model, ModelName(ref)
 	}
-	if err := uniqueNames("setup0", cfg.Models, names); err != nil {
+	if err := uniqueNames("setup0", cfg.Models); err != nil {
 		return nil, err
 	}
-	opts := []datasets.Option{datasets.WithSplitSeed(splitSeed), datasets.WithProgress(c.Progress)}
-	if cfg.DataDir != "" {
-		opts = append(opts, datasets.WithDir(cfg.DataDir))
-	}
+	opts := append([]datasets.Option{datasets.WithSplitSeed(splitSeed)}, dataOptions(c, cfg.DataDir)...)
 	train, err := datasets.Load(dataset, datasets.SplitTrain, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("setup0: %w", err)
@@ -373,7 +351,7 @@ func RunSetup0(ctx context.Context, c Common, cfg Setup0Config) (*Setup0Result, 
 	if err != nil {
 		return nil, fmt.Errorf("setup0: %w", err)
 	}
-	pool := train.Subset(sampleSorted(train.Len(), cfg.Pool, c.Seed, streamSetup0Pool)).Rename(dataset + "/train-pool")
+	pool := train.Subset(datasets.SampleIndices(train.Len(), cfg.Pool, c.Seed, streamSetup0Pool)).Rename(dataset + "/train-pool")
 
 	// Bases: pool images that every model classifies correctly.
 	correct := make([]bool, pool.Len())
@@ -386,7 +364,7 @@ func RunSetup0(ctx context.Context, c Common, cfg Setup0Config) (*Setup0Result, 
 			return nil, fmt.Errorf("setup0: %w", err)
 		}
 		for j, p := range models.Argmax(logits, m.NumClasses()) {
-			correct[j] = correct[j] && p == pool.Label(j)
+			correct[j] = correct[j] && (p == pool.Label(j) || cfg.AnyBase)
 		}
 	}
 	eligible := 0
@@ -407,11 +385,11 @@ func RunSetup0(ctx context.Context, c Common, cfg Setup0Config) (*Setup0Result, 
 		return nil, fmt.Errorf("setup0: %w", err)
 	}
 	ftValid, err := datasets.Concat(dataset+"/setup0-finetune-valid",
-		valid.Subset(sampleSorted(valid.Len(), cfg.ValidClean, c.Seed, streamSetup0Valid)), vaOut)
+		valid.Subset(datasets.SampleIndices(valid.Len(), cfg.ValidClean, c.Seed, streamSetup0Valid)), vaOut)
 	if err != nil {
 		return nil, fmt.Errorf("setup0: %w", err)
 	}
-	neg := sampleSorted(pool.Len(), cfg.Scored, c.Seed, streamSetup0Scored)
+	neg := datasets.SampleIndices(pool.Len(), cfg.Scored, c.Seed, streamSetup0Scored)
 	c.Logf("setup0: %s pool %d (%d eligible bases), %d training + %d validation outliers, fine-tuning on %d images, scoring %d clean + %d outliers",
 		dataset, pool.Len(), eligible, trOut.Len(), vaOut.Len(), ftTrain.Len(), len(neg), trOut.Len())
 
@@ -541,7 +519,7 @@ func fineTuneEpochs(ctx context.Context, c Common, b compute.Backend, m *models.
 	}
 	if c.Shard.N > 1 && fineTunedEpochs(dir) < cfg.Epochs {
 		return nil, fmt.Errorf("shard %s: the fine-tuned model is not ready in %s; fine-tune once before the shards run "+
-			"(FISENS_SET='setup0.FineTuneOnly=true' fisens reproduce --only setup0, without --shard, into the same --out)", c.Shard, dir)
+			"(fisens reproduce --only setup0 --set setup0.FineTuneOnly=true, without --shard, into the same --out)", c.Shard, dir)
 	}
 	if tc.Resume {
 		c.Logf("setup0: reusing the fine-tuning run in %s", dir)
@@ -581,9 +559,14 @@ func fineTunedEpochs(dir string) int {
 	return 0
 }
 
+// setup0Columns are the columns of the per-image score files.
+var setup0Columns = []results.Column{results.TextCol("set"), results.IntCol("index"), results.IntCol("source_index"),
+	results.IntCol("label"), results.IntCol("pred"), results.FloatCol("prob"), results.FloatCol("bound"), results.FloatCol("fi"),
+	results.IntCol("rank"), results.FloatCol("fi_authors"), results.IntCol("rank_authors"), results.FloatCol("jac_norm"),
+	results.FloatCol("softmax_jac_norm"), results.FloatCol("min_prob")}
+
 // setup0Header is the header of the per-image score files.
-var setup0Header = []string{"set", "index", "source_index", "label", "pred", "prob", "bound", "fi", "rank",
-	"fi_authors", "rank_authors", "jac_norm", "softmax_jac_norm", "min_prob"}
+var setup0Header = results.Spec{Columns: setup0Columns}.Header()
 
 // scoreSetup0 scores the clean images neg (indices into pool) and every training outlier with
 // the fine-tuned model m, appending rows to the shard's CSV; it returns every score in the file
@@ -607,19 +590,19 @@ func scoreSetup0(ctx context.Context, c Common, b compute.Backend, m *models.Mod
 		}
 		return "clean"
 	}
-	key := func(u unit) string { return rows.Key(setName(u), strconv.Itoa(u.index)) }
-	if err := mergeShards(c, base, "set", "index"); err != nil {
-		return nil, false, err
-	}
-	path := c.Shard.Path(base)
-	f, err := rows.Open(path, setup0Header, "set", "index")
+	key := func(u unit) []string { return []string{setName(u), strconv.Itoa(u.index)} }
+	// The run directory's run.json fingerprints the configuration; the table records what it holds.
+	f, err := openTable(c, base, results.Spec{Columns: setup0Columns, Key: []string{"set", "index"}, Settings: results.Settings{
+		"experiment": "setup0", "model": name, "authors_eps": fmtF(cfg.AuthorsEps),
+		"measure": "whole-image input FI of the fine-tuned model, log p(true), exact and authors' conventions"}})
 	if err != nil {
 		return nil, false, err
 	}
 	defer f.Close()
+	path := f.Path()
 	var todo []unit
 	for k, u := range units {
-		if c.Shard.Owns(k) && !f.Done(key(u)) {
+		if c.Shard.Owns(k) && !f.Has(key(u)...) {
 			todo = append(todo, u)
 		}
 	}
@@ -669,95 +652,55 @@ func scoreSetup0(ctx context.Context, c Common, b compute.Backend, m *models.Mod
 			if err != nil {
 				return nil, false, err
 			}
+			recs := make([][]string, len(batch))
 			for j, u := range batch {
 				r := ex[j]
-				rec := []string{setName(u), strconv.Itoa(u.index), strconv.Itoa(sources[j]), strconv.Itoa(r.Label), strconv.Itoa(r.Pred),
+				recs[j] = []string{setName(u), strconv.Itoa(u.index), strconv.Itoa(sources[j]), strconv.Itoa(r.Label), strconv.Itoa(r.Pred),
 					fmtFloat(r.Prob), fmtFloat(r.Bound), fmtFloat(r.FI), strconv.Itoa(r.Rank),
 					fmtFloat(au[j].FI), strconv.Itoa(au[j].Rank), fmtFloat(r.JacNorm), fmtFloat(r.SoftmaxJacNorm), fmtFloat(minProb(jac.LogitsOf(j)))}
-				if err := f.Write(rec); err != nil {
-					return nil, false, err
-				}
+			}
+			if _, err := f.Append(recs...); err != nil {
+				return nil, false, err
 			}
 			bar.Add(len(batch))
 		}
 		bar.Done()
 	}
-	// Read back everything the file holds (earlier sessions included).
-	_, recs, err := rows.Read(path)
-	if err != nil {
-		return nil, false, err
-	}
-	byKey := make(map[string]Setup0Score, len(recs))
-	for n, rec := range recs {
-		s, err := parseSetup0Row(rec)
-		if err != nil {
-			return nil, false, fmt.Errorf("%s, row %d: %w", path, n+2, err)
-		}
-		byKey[key(unit{s.Outlier, s.Index})] = s
-	}
+	// Read back everything the table holds (earlier sessions included).
 	out := make([]Setup0Score, 0, len(units))
 	for _, u := range units {
-		if s, ok := byKey[key(u)]; ok {
+		if rec := f.Row(key(u)...); rec != nil {
+			s, err := parseSetup0Row(rec)
+			if err != nil {
+				return nil, false, fmt.Errorf("%s, %s %d: %w", path, setName(u), u.index, err)
+			}
 			out = append(out, s)
 		}
+	}
+	if err := f.Close(); err != nil {
+		return nil, false, err
 	}
 	return out, len(out) == len(units), nil
 }
 
 func parseSetup0Row(rec []string) (Setup0Score, error) {
-	p := rowParser{rec: rec}
+	p := results.Parser{Row: rec}
 	var s Setup0Score
-	switch rec[0] {
+	switch p.Text(0) {
 	case "clean":
 	case "outlier":
 		s.Outlier = true
 	default:
-		return s, fmt.Errorf("set %q, want clean or outlier", rec[0])
+		return s, fmt.Errorf("set %q, want clean or outlier", p.Text(0))
 	}
-	s.Index, s.Source, s.Label, s.Pred = p.int(1), p.int(2), p.int(3), p.int(4)
-	s.Prob, s.Bound, s.FI, s.Rank = p.float(5), p.float(6), p.float(7), p.int(8)
-	s.AuthorsFI, s.AuthorsRank, s.JacNorm, s.SoftmaxJacNorm, s.MinProb = p.float(9), p.int(10), p.float(11), p.float(12), p.float(13)
-	return s, p.err
+	s.Index, s.Source, s.Label, s.Pred = p.Int(1), p.Int(2), p.Int(3), p.Int(4)
+	s.Prob, s.Bound, s.FI, s.Rank = p.Float(5), p.Float(6), p.Float(7), p.Int(8)
+	s.AuthorsFI, s.AuthorsRank, s.JacNorm, s.SoftmaxJacNorm, s.MinProb = p.Float(9), p.Int(10), p.Float(11), p.Float(12), p.Float(13)
+	return s, p.Err
 }
 
-// rowParser parses the cells of a results row, keeping the first error.
-type rowParser struct {
-	rec []string
-	err error
-}
-
-func (p *rowParser) int(i int) int {
-	if p.err != nil {
-		return 0
-	}
-	if i >= len(p.rec) {
-		p.err = fmt.Errorf("row has %d cells, want at least %d", len(p.rec), i+1)
-		return 0
-	}
-	v, err := strconv.Atoi(p.rec[i])
-	if err != nil {
-		p.err = fmt.Errorf("cell %d: %w", i+1, err)
-	}
-	return v
-}
-
-func (p *rowParser) float(i int) float64 {
-	if p.err != nil {
-		return 0
-	}
-	if i >= len(p.rec) {
-		p.err = fmt.Errorf("row has %d cells, want at least %d", len(p.rec), i+1)
-		return 0
-	}
-	v, err := strconv.ParseFloat(p.rec[i], 64)
-	if err != nil {
-		p.err = fmt.Errorf("cell %d: %w", i+1, err)
-	}
-	return v
-}
-
-// fmtFloat writes a float64 so that it reads back exactly.
-func fmtFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+// fmtFloat writes a float64 so that it reads back exactly (as fmtF).
+func fmtFloat(v float64) string { return results.FormatFloat(v) }
 
 // AtBound reports whether FI attains the odds bound (1 − π_y)/π_y to a relative 1e-6 (SPEC A.3:
 // equality holds when the rank is K − 1; numerically also when the dropped directions belong to
@@ -891,7 +834,8 @@ func fitVerdict(cfg Setup0Config, fitted float64) string {
 	if fitted >= 0.95 {
 		return " — the outliers are learned, as in the authors' regime (≥ 95 %): the curves measure the detection of fitted outliers"
 	}
-	return fmt.Sprintf(" — below the authors' regime (≥ 95 %% fitted; target %.0f %%): misclassified outliers dominate the curves, which then measure the detection of misclassified images", 100*cfg.FitTarget)
+	return fmt.Sprintf(" — below the authors' regime (≥ 95 %% fitted; target %.0f %%): the %.1f %% of the outliers still misclassified are easy positives for every score, "+
+		"so part of the curves measures the detection of misclassified images (raise MaxEpochs or the learning rate)", 100*cfg.FitTarget, 100*(1-fitted))
 }
 
 // outlierAcc returns the fraction of scored outliers (and clean images) the fine-tuned model
@@ -919,20 +863,6 @@ func (m Setup0Model) auc(measure string) MeasureAUC {
 		}
 	}
 	return MeasureAUC{Measure: measure, ROCAUC: math.NaN(), AP: math.NaN()}
-}
-
-// runSetup0Experiment is the registered wrapper: the scale's default configuration with the
-// overrides of $FISENS_SET (e.g. "setup0.Pool=2000; setup0.Scored=500"), run, report.
-func runSetup0Experiment(ctx context.Context, c Common) (*Report, error) {
-	cfg := DefaultSetup0Config(c.Scale, backend.Name(c.Backend))
-	if err := ApplyOverrides("setup0", &cfg, os.Getenv(OverridesEnv)); err != nil {
-		return nil, err
-	}
-	res, err := RunSetup0(ctx, c, cfg)
-	if err != nil {
-		return nil, err
-	}
-	return res.Report(c)
 }
 
 // Report saves the figures (OutDir/setup0/rocpr-MODEL.{svg,png}) and the AUC table, and states
@@ -1047,109 +977,6 @@ const (
 	streamTable1       = 0x7ab1_0001
 )
 
-// sampleSorted returns k indices drawn uniformly without replacement from 0..n-1, sorted, from a
-// PCG generator seeded with (seed, stream); k ≤ 0 or k ≥ n returns all of 0..n-1.
-func sampleSorted(n, k int, seed int64, stream uint64) []int {
-	if k <= 0 || k >= n {
-		idx := make([]int, n)
-		for i := range idx {
-			idx[i] = i
-		}
-		return idx
-	}
-	idx := rand.New(rand.NewPCG(uint64(seed), stream)).Perm(n)[:k]
-	sort.Ints(idx)
-	return idx
-}
-
-// refFileName returns a short, file-name-safe name for a model reference: the zoo name, or the
-// directory's base name (the training directory's for DIR/best).
-func refFileName(ref string) string {
-	name, isZoo := strings.CutPrefix(ref, models.ZooPrefix)
-	if !isZoo {
-		name = filepath.Clean(name)
-		if base := filepath.Base(name); base == models.BestDir || base == models.LastDir {
-			name = filepath.Dir(name)
-		}
-		name = filepath.Base(name)
-	}
-	var b strings.Builder
-	for _, r := range name {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
-			b.WriteRune(r)
-		default:
-			b.WriteByte('-')
-		}
-	}
-	if b.Len() == 0 {
-		return "model"
-	}
-	return b.String()
-}
-
-// uniqueNames fails if two model references map to the same file name.
-func uniqueNames(exp string, refs, names []string) error {
-	seen := map[string]string{}
-	for i, n := range names {
-		if prev, dup := seen[n]; dup {
-			return fmt.Errorf("%s: models %q and %q would share the output name %q; rename one directory", exp, prev, refs[i], n)
-		}
-		seen[n] = refs[i]
-	}
-	return nil
-}
-
-// loadTrainedModel loads a model reference and the dataset and split seed it was trained on. A
-// non-empty dataset must match the recorded one; a model that records none uses dataset (which
-// must then be given) and the default split seed.
-func loadTrainedModel(ref, dataset string) (*models.Model, string, int64, error) {
-	m, err := models.Load(ref)
-	if err != nil {
-		return nil, "", 0, err
-	}
-	ds, seed, ok := models.TrainedOn(ref)
-	switch {
-	case !ok && dataset == "":
-		return nil, "", 0, fmt.Errorf("model %s does not record its training dataset: name the dataset in the configuration", ref)
-	case !ok:
-		ds, seed = dataset, datasets.DefaultSplitSeed
-	case dataset != "" && !sameDataset(ds, dataset):
-		return nil, "", 0, fmt.Errorf("model %s was trained on %s, the configuration asks for %s", ref, ds, dataset)
-	}
-	if dataset != "" {
-		ds = dataset
-	}
-	return m, ds, seed, nil
-}
-
-// loadSharedModel loads ref through LoadModel's process-wide cache (so consecutive experiments
-// share the model and its compiled graphs; never change its weights: Clone it first) and returns
-// the split seed it was trained with. dataset as in loadTrainedModel.
-func loadSharedModel(c Common, ref, dataset string) (*LoadedModel, int64, error) {
-	ds, seed, ok := models.TrainedOn(ref)
-	switch {
-	case !ok:
-		seed = datasets.DefaultSplitSeed
-	case dataset != "" && !sameDataset(ds, dataset):
-		return nil, 0, fmt.Errorf("model %s was trained on %s, the configuration asks for %s", ref, ds, dataset)
-	}
-	lm, err := LoadModel(c, ref, dataset)
-	if err != nil {
-		return nil, 0, err
-	}
-	return lm, seed, nil
-}
-
-// sameDataset compares dataset names loosely ("mnist" = "MNIST"; "mnist (…)" = "mnist").
-func sameDataset(a, b string) bool {
-	norm := func(s string) string {
-		s, _, _ = strings.Cut(strings.ToLower(strings.TrimSpace(s)), " ")
-		return strings.ReplaceAll(s, "_", "-")
-	}
-	return norm(a) == norm(b)
-}
-
 // claimRunDir records what determines an experiment's results (as JSON) in dir/run.json, or checks
 // that the earlier run whose results dir holds was made with the same settings, so that resuming
 // never mixes results of different configurations.
@@ -1164,8 +991,14 @@ func claimRunDir(dir, exp string, what any) error {
 	switch {
 	case err == nil:
 		if !bytes.Equal(old, data) {
-			return fmt.Errorf("%s: %s holds results of another configuration (see %s; this run: %s): use another --out or move that folder away",
-				exp, dir, p, strings.Join(strings.Fields(string(data)), " "))
+			was, err1 := results.SettingsOf(json.RawMessage(old))
+			now, err2 := results.SettingsOf(json.RawMessage(data))
+			diff := strings.Join(strings.Fields(string(data)), " ")
+			if err1 == nil && err2 == nil && len(was.Diff(now)) > 0 {
+				diff = results.DiffText(was, now)
+			}
+			return fmt.Errorf("%s: %s holds results of another configuration (%s; see %s): use another --out or move that folder away",
+				exp, dir, diff, p)
 		}
 		return nil
 	case !os.IsNotExist(err):

@@ -2,11 +2,11 @@ package experiments
 
 import (
 	"context"
+	"encoding/csv"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,7 +17,6 @@ import (
 	"github.com/fisens/fisens/backend"
 	"github.com/fisens/fisens/datasets"
 	"github.com/fisens/fisens/fisens"
-	"github.com/fisens/fisens/internal/rows"
 	"github.com/fisens/fisens/models"
 	"github.com/fisens/fisens/models/ops"
 	"github.com/fisens/fisens/results"
@@ -48,7 +47,7 @@ var (
 
 // tinyVersion names the cached tiny models; change it when the tiny architecture or its training
 // changes.
-const tinyVersion = "v1"
+const tinyVersion = "v2" // v2: trained on a subset drawn by datasets.SampleIndices
 
 // tinyModels returns the references of two tiny CNNs trained briefly on an MNIST subset (training
 // directories "tiny-a" and "tiny-b"). They are made once and cached in the system's temporary
@@ -71,7 +70,7 @@ func tinyModels(t *testing.T) []string {
 			tinyErr = err
 			return
 		}
-		sub := train.Subset(sampleSorted(train.Len(), 1024, 99, 1))
+		sub := train.Subset(datasets.SampleIndices(train.Len(), 1024, 99, 1))
 		b, err := backend.New("")
 		if err != nil {
 			tinyErr = err
@@ -254,11 +253,11 @@ func TestSetup0EndToEnd(t *testing.T) {
 	// Resuming: drop some rows, run again; the fine-tuned checkpoint is reused and the recomputed
 	// rows equal the first ones.
 	path := filepath.Join(out, "setup0", "scores-tiny-a.csv")
-	header, recs, err := rows.Read(path)
+	d, err := results.Read(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	truncateRows(t, path, header, recs[:25])
+	truncateRows(t, path, d.Header, d.Rows[:25])
 	res2, err := RunSetup0(context.Background(), c, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -322,19 +321,11 @@ func TestSetup0EndToEnd(t *testing.T) {
 // truncateRows rewrites a results file with only the given rows.
 func truncateRows(t *testing.T, path string, header []string, recs [][]string) {
 	t.Helper()
-	if err := os.Remove(path); err != nil {
-		t.Fatal(err)
-	}
-	f, err := rows.Open(path, header, header[0], header[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range recs {
-		if err := f.Write(r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := f.Close(); err != nil {
+	var b strings.Builder
+	w := csv.NewWriter(&b)
+	w.Write(header)
+	w.WriteAll(recs)
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -401,27 +392,9 @@ func TestHelpers(t *testing.T) {
 		"runs/resnet50-mnist/best": "resnet50-mnist",
 		"/tmp/a b/c:d":             "c-d",
 	} {
-		if got := refFileName(ref); got != want {
-			t.Errorf("refFileName(%q) = %q, want %q", ref, got, want)
+		if got := ModelName(ref); got != want {
+			t.Errorf("ModelName(%q) = %q, want %q", ref, got, want)
 		}
-	}
-	s := sampleSorted(100, 10, 1, 2)
-	if len(s) != 10 {
-		t.Fatalf("sampleSorted: %d indices, want 10", len(s))
-	}
-	for i := 1; i < len(s); i++ {
-		if s[i] <= s[i-1] || s[i] >= 100 {
-			t.Fatalf("sampleSorted: %v is not sorted, distinct and in range", s)
-		}
-	}
-	if s2 := sampleSorted(100, 10, 1, 2); !slices.Equal(s, s2) {
-		t.Errorf("sampleSorted is not deterministic: %v, %v", s, s2)
-	}
-	if s3 := sampleSorted(100, 10, 1, 3); slices.Equal(s, s3) {
-		t.Errorf("another stream gave the same subset %v", s3)
-	}
-	if all := sampleSorted(5, 0, 1, 2); len(all) != 5 || all[4] != 4 {
-		t.Errorf("sampleSorted(5, 0) = %v, want 0..4", all)
 	}
 	dir := t.TempDir()
 	if err := claimRunDir(dir, "x", map[string]int{"a": 1}); err != nil {
@@ -430,8 +403,8 @@ func TestHelpers(t *testing.T) {
 	if err := claimRunDir(dir, "x", map[string]int{"a": 1}); err != nil {
 		t.Errorf("same configuration refused: %v", err)
 	}
-	if err := claimRunDir(dir, "x", map[string]int{"a": 2}); err == nil {
-		t.Error("another configuration accepted")
+	if err := claimRunDir(dir, "x", map[string]int{"a": 2}); err == nil || !strings.Contains(err.Error(), `a = "1" (this run: "2")`) {
+		t.Errorf("another configuration: %v, want a refusal naming the differing setting", err)
 	}
 	if !AtBound(fisens.Result{FI: 2, Bound: 2}) || !AtBound(fisens.Result{FI: 2 * (1 - 1e-9), Bound: 2}) || AtBound(fisens.Result{FI: 1.9, Bound: 2}) || !AtBound(fisens.Result{}) {
 		t.Error("AtBound")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,14 +19,13 @@ import (
 // true label; the run reports the rank and how often the identity holds.
 
 func init() {
-	Register(Experiment{
+	register(Experiment{
 		Name:    "setup1",
 		Title:   "Setup 1: whole-image FI of the training images (true label)",
 		Paper:   "Shu & Zhu 2019",
 		Order:   10,
-		Run:     runSetup1Experiment,
 		Summary: "Manhattan plot of whole-image FI (true label) over training images by class, and the top-FI images",
-	})
+	}, DefaultSetup1Config, RunSetup1)
 }
 
 // Setup1Config configures Setup 1.
@@ -54,17 +52,6 @@ func DefaultSetup1Config(scale Scale, backendName string) Setup1Config {
 		cfg.Batch = 8
 	}
 	return cfg
-}
-
-// paperModelsWithCIFAR returns the paper models trained on MNIST and, when they exist, on CIFAR-10.
-func paperModelsWithCIFAR() []string {
-	refs := paperPairRefs(datasets.MNIST)
-	for _, ref := range paperPairRefs(datasets.CIFAR10) {
-		if _, err := os.Stat(ref); err == nil {
-			refs = append(refs, ref)
-		}
-	}
-	return refs
 }
 
 func (cfg Setup1Config) check() error {
@@ -136,7 +123,7 @@ func setup1Model(ctx context.Context, c Common, cfg Setup1Config, lm *LoadedMode
 	if err != nil {
 		return Setup1Model{}, "", false, err
 	}
-	spec := InputFISpec{Model: lm, Split: cfg.Split, Set: set, Indices: SampleIndices(set.Len(), cfg.Images, c.Seed),
+	spec := InputFISpec{Model: lm, Split: cfg.Split, Set: set, Indices: datasets.SampleIndices(set.Len(), cfg.Images, c.Seed, streamExamples),
 		Batch: cfg.Batch, Convention: cfg.Convention}
 	file, err := InputFIPath(c, spec)
 	if err != nil {
@@ -336,27 +323,14 @@ func (r *Setup1Result) Table() ResultTable {
 		Caption: "the largest whole-image FI (true label) of each model, with π_y, the rank and the odds bound"}}
 }
 
-// runSetup1Experiment is the registered wrapper: defaults for the scale, overrides from
-// $FISENS_SET, figures, tables and findings.
-func runSetup1Experiment(ctx context.Context, c Common) (*Report, error) {
-	cfg := DefaultSetup1Config(c.Scale, c.Backend)
-	if err := ApplyOverrides("setup1", &cfg, os.Getenv(OverridesEnv)); err != nil {
-		return nil, err
-	}
-	rep := newReport(c, "setup1", "Setup 1: whole-image FI of the training images (true label)", cfg)
-	res, err := RunSetup1(ctx, c, cfg)
-	if err != nil {
-		return nil, err
-	}
-	rep.Settings["per-example CSVs"] = strings.Join(res.Files, ", ")
-	if !res.Complete {
-		rep.Findings = append(rep.Findings, shardNote(c, res.Files...))
+// Report saves the figures and the table of the top-FI images and states the findings; for a run
+// over one shard only it says what to merge.
+func (r *Setup1Result) Report(c Common) (*Report, error) {
+	rep := newReport(c, "setup1", "Setup 1: whole-image FI of the training images (true label)", r.Config)
+	rep.Settings["per-example CSVs"] = strings.Join(r.Files, ", ")
+	if !r.Complete {
+		rep.Findings = append(rep.Findings, shardNote(c, r.Files...))
 		return rep, nil
 	}
-	figs, err := res.Figures()
-	if err != nil {
-		return nil, err
-	}
-	rep.Findings = res.Findings()
-	return rep, saveAll(c, rep, figs, []ResultTable{res.Table()})
+	return saveResult(c, rep, r, r.Table())
 }

@@ -63,8 +63,8 @@ func TestSetup1EndToEnd(t *testing.T) {
 		t.Fatalf("%d figures, want 2", len(figs))
 	}
 	// The registered wrapper writes figures, the table and the index entries.
-	t.Setenv(OverridesEnv, "setup1.Models="+strings.Join(refs, ",")+"; setup1.Images=60; setup1.Batch=16; setup1.Dataset=mnist")
-	rep, err := runSetup1Experiment(context.Background(), c)
+	c.Overrides = MustParseOverrides("setup1.Models=" + strings.Join(refs, ",") + "; setup1.Images=60; setup1.Batch=16; setup1.Dataset=mnist")
+	rep, err := registered(t, "setup1").Run(context.Background(), c)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 
@@ -20,14 +19,13 @@ import (
 // predicted class.
 
 func init() {
-	Register(Experiment{
+	register(Experiment{
 		Name:    "setup3",
 		Title:   "Setup 3: whole-image FI on training versus test images (predicted label)",
 		Paper:   "Shu & Zhu 2019",
 		Order:   30,
-		Run:     runSetup3Experiment,
 		Summary: "Manhattan plots and quantile table (75–100 %) of whole-image FI with the predicted label, train vs test",
-	})
+	}, DefaultSetup3Config, RunSetup3)
 }
 
 // DefaultQuantiles are the levels of the paper's Setup 3 table.
@@ -136,7 +134,7 @@ func RunSetup3(ctx context.Context, c Common, cfg Setup3Config) (*Setup3Result, 
 			if err != nil {
 				return nil, fmt.Errorf("setup3: %s: %w", lm.Name, err)
 			}
-			spec := InputFISpec{Model: lm, Split: part.split, Set: set, Indices: SampleIndices(set.Len(), part.n, c.Seed),
+			spec := InputFISpec{Model: lm, Split: part.split, Set: set, Indices: datasets.SampleIndices(set.Len(), part.n, c.Seed, streamExamples),
 				Batch: cfg.Batch, Convention: cfg.Convention}
 			file, err := InputFIPath(c, spec)
 			if err != nil {
@@ -306,30 +304,18 @@ func (r *Setup3Result) Figures() ([]ResultFigure, error) {
 	}, nil
 }
 
-// runSetup3Experiment is the registered wrapper.
-func runSetup3Experiment(ctx context.Context, c Common) (*Report, error) {
-	cfg := DefaultSetup3Config(c.Scale, c.Backend)
-	if err := ApplyOverrides("setup3", &cfg, os.Getenv(OverridesEnv)); err != nil {
-		return nil, err
-	}
-	rep := newReport(c, "setup3", "Setup 3: whole-image FI on training versus test images (predicted label)", cfg)
-	res, err := RunSetup3(ctx, c, cfg)
-	if err != nil {
-		return nil, err
-	}
-	rep.Settings["per-example CSVs"] = strings.Join(res.Files, ", ")
-	if !res.Complete {
-		rep.Findings = append(rep.Findings, shardNote(c, res.Files...))
+// Report saves the figures and the quantile table and states the findings; for a run over one
+// shard only it says what to merge.
+func (r *Setup3Result) Report(c Common) (*Report, error) {
+	rep := newReport(c, "setup3", "Setup 3: whole-image FI on training versus test images (predicted label)", r.Config)
+	rep.Settings["per-example CSVs"] = strings.Join(r.Files, ", ")
+	if !r.Complete {
+		rep.Findings = append(rep.Findings, shardNote(c, r.Files...))
 		return rep, nil
 	}
-	figs, err := res.Figures()
+	tab, err := r.QuantileTable()
 	if err != nil {
 		return nil, err
 	}
-	tab, err := res.QuantileTable()
-	if err != nil {
-		return nil, err
-	}
-	rep.Findings = res.Findings()
-	return rep, saveAll(c, rep, figs, []ResultTable{tab})
+	return saveResult(c, rep, r, tab)
 }

@@ -57,13 +57,13 @@ func TestSetup3EndToEnd(t *testing.T) {
 		t.Fatalf("table header %v, %d rows", tab.Header, len(tab.Rows))
 	}
 	// The wrapper, with the training table shared with Setup 1 (same file, nothing recomputed).
-	t.Setenv(OverridesEnv, "setup3.Models="+strings.Join(refs, ",")+"; setup3.TrainImages=60; setup3.TestImages=40; setup3.Batch=16")
+	c.Overrides = MustParseOverrides("setup3.Models=" + strings.Join(refs, ",") + "; setup3.TrainImages=60; setup3.TestImages=40; setup3.Batch=16")
 	trainCSV := filepath.Join(c.OutDir, "fi", "tiny-a-mnist-train.csv")
 	before, err := os.Stat(trainCSV)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := runSetup3Experiment(context.Background(), c)
+	rep, err := registered(t, "setup3").Run(context.Background(), c)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"strconv"
 	"strings"
 
@@ -29,14 +28,14 @@ import (
 // prediction, else whichever lowers π_ŷ more) and LogScale.
 
 func init() {
-	Register(Experiment{
-		Name:    "setup4",
-		Title:   "Setup 4: multi-scale FI maps and the FI-guided one-pixel attack",
-		Paper:   "Shu & Zhu 2019",
-		Order:   40,
-		Run:     runSetup4Experiment,
-		Summary: "FI maps of k×k patches (k = 1, 3, 5, 7) for chosen test images and the one-pixel attack guided by the k = 1 map",
-	})
+	register(Experiment{
+		Name:     "setup4",
+		Title:    "Setup 4: multi-scale FI maps and the FI-guided one-pixel attack",
+		Paper:    "Shu & Zhu 2019",
+		Order:    40,
+		OneShard: true,
+		Summary:  "FI maps of k×k patches (k = 1, 3, 5, 7) for chosen test images and the one-pixel attack guided by the k = 1 map",
+	}, DefaultSetup4Config, RunSetup4)
 }
 
 // Setup4Config configures Setup 4.
@@ -84,8 +83,8 @@ func (cfg Setup4Config) check() error {
 		return errors.New("setup4: Scales is empty, want odd patch sizes such as 1, 3, 5, 7")
 	case cfg.Split == "":
 		return errors.New("setup4: Split is empty")
-	case cfg.AuthorsEps < 0:
-		return fmt.Errorf("setup4: AuthorsEps = %g, want ≥ 0 (0: no authors' maps)", cfg.AuthorsEps)
+	case !(cfg.AuthorsEps >= 0) || math.IsInf(cfg.AuthorsEps, 1):
+		return fmt.Errorf("setup4: AuthorsEps = %g, want a finite value ≥ 0 (0: no authors' maps)", cfg.AuthorsEps)
 	case cfg.TrainPool < 0:
 		return fmt.Errorf("setup4: TrainPool = %d, want ≥ 0 (0 = all)", cfg.TrainPool)
 	case cfg.Choose != "" && cfg.Choose != "fi" && cfg.Choose != "confidence":
@@ -199,7 +198,7 @@ func chooseSetup4Images(ctx context.Context, c Common, cfg Setup4Config, lm *Loa
 func chooseByFI(ctx context.Context, c Common, cfg Setup4Config, lm *LoadedModel, set *datasets.Set) ([]setup4Pick, error) {
 	batch := DefaultSetup1Config(c.Scale, c.Backend).Batch
 	table := func(split string, s *datasets.Set, n int) ([]InputFIRow, error) {
-		spec := InputFISpec{Model: lm, Split: split, Set: s, Indices: SampleIndices(s.Len(), n, c.Seed), Batch: batch, Convention: cfg.Convention}
+		spec := InputFISpec{Model: lm, Split: split, Set: s, Indices: datasets.SampleIndices(s.Len(), n, c.Seed, streamExamples), Batch: batch, Convention: cfg.Convention}
 		rs, _, err := InputFITable(ctx, c, spec)
 		return rs, err
 	}
@@ -248,7 +247,7 @@ func chooseByFI(ctx context.Context, c Common, cfg Setup4Config, lm *LoadedModel
 // chooseByConfidence picks the least confident correctly classified image and the most confidently
 // misclassified one of the pool (this project's earlier choice).
 func chooseByConfidence(c Common, cfg Setup4Config, lm *LoadedModel, set *datasets.Set) ([]setup4Pick, error) {
-	pool := SampleIndices(set.Len(), cfg.Pool, c.Seed)
+	pool := datasets.SampleIndices(set.Len(), cfg.Pool, c.Seed, streamExamples)
 	logits, err := lm.Predict(c, set, pool, 256)
 	if err != nil {
 		return nil, err
@@ -318,7 +317,7 @@ func setup4Model(ctx context.Context, c Common, cfg Setup4Config, conv fisens.Co
 			}
 			sets[pk.Split] = set
 		}
-		bt, err := paddedBatch(set, []int{i}, 1, lm.Scale, h, w, ch)
+		bt, err := ReadBatch(set, []int{i}, lm.Scale, 1)
 		if err != nil {
 			return m, err
 		}
@@ -632,7 +631,8 @@ func (r *Setup4Result) Figures() ([]ResultFigure, error) {
 			if err != nil {
 				return nil, err
 			}
-			heat.Caption = fmt.Sprintf("k=1 FI map (%s)\nmax %s at (%d,%d)", scale, fmtFI(a.FI), a.Row, a.Col)
+			_, top := minMax(guide)
+			heat.Caption = fmt.Sprintf("k=1 FI map (%s)\nmax %s at (%d,%d)", scale, fmtFI(top), a.TopRow, a.TopCol)
 			ov, err := figures.OverlayRange(orig, lg, alpha, lo, hi)
 			if err != nil {
 				return nil, err
@@ -715,32 +715,16 @@ func (r *Setup4Result) Table() ResultTable {
 		Caption: "the images shown, the pixel with the largest k = 1 FI, the value it was set to and the predictions before and after"}}
 }
 
-// runSetup4Experiment is the registered wrapper.
-func runSetup4Experiment(ctx context.Context, c Common) (*Report, error) {
-	cfg := DefaultSetup4Config(c.Scale, c.Backend)
-	if err := ApplyOverrides("setup4", &cfg, os.Getenv(OverridesEnv)); err != nil {
-		return nil, err
-	}
-	rep := newReport(c, "setup4", "Setup 4: multi-scale FI maps and the FI-guided one-pixel attack", cfg)
-	if c.Shard.N > 1 && c.Shard.I != 0 {
-		rep.Findings = append(rep.Findings, fmt.Sprintf("shard %s: nothing to do (Setup 4 shows a few images; shard 0 computes them)", c.Shard))
-		return rep, nil
-	}
-	res, err := RunSetup4(ctx, c, cfg)
-	if err != nil {
-		return nil, err
-	}
-	figs, err := res.Figures()
-	if err != nil {
-		return nil, err
-	}
+// Report saves the maps, the attack figures and the table of attacked pixels and states the
+// findings.
+func (r *Setup4Result) Report(c Common) (*Report, error) {
+	rep := newReport(c, "setup4", "Setup 4: multi-scale FI maps and the FI-guided one-pixel attack", r.Config)
 	var shown []string
-	for _, m := range res.Models {
+	for _, m := range r.Models {
 		for _, im := range m.Images {
 			shown = append(shown, fmt.Sprintf("%s: %s #%d (%s)", m.Name, im.Split, im.Index, im.Why))
 		}
 	}
 	rep.Settings["images shown"] = strings.Join(shown, "; ")
-	rep.Findings = res.Findings()
-	return rep, saveAll(c, rep, figs, []ResultTable{res.Table()})
+	return saveResult(c, rep, r, r.Table())
 }

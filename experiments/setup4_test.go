@@ -45,7 +45,7 @@ func TestSetup4EndToEnd(t *testing.T) {
 					t.Fatalf("%s #%d: attacked pixel FI %g is not the largest (%g)", m.Name, im.Index, a.FI, v)
 				}
 			}
-			bt, _ := paddedBatch(set, []int{im.Index}, 1, lm.Scale, 28, 28, 1)
+			bt, _ := ReadBatch(set, []int{im.Index}, lm.Scale, 1)
 			jac, err := lm.Analyzer.InputJacobian(bt)
 			if err != nil {
 				t.Fatal(err)
@@ -94,8 +94,8 @@ func TestSetup4EndToEnd(t *testing.T) {
 	if err != nil || len(figs) != 4 {
 		t.Fatalf("%d figures, err %v", len(figs), err)
 	}
-	t.Setenv(OverridesEnv, "setup4.Models="+strings.Join(refs, ",")+"; setup4.Pool=300; setup4.TrainPool=200")
-	rep, err := runSetup4Experiment(context.Background(), c)
+	c.Overrides = MustParseOverrides("setup4.Models=" + strings.Join(refs, ",") + "; setup4.Pool=300; setup4.TrainPool=200")
+	rep, err := registered(t, "setup4").Run(context.Background(), c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func TestSetup4EndToEnd(t *testing.T) {
 	for mi, m := range dres.Models {
 		nImages += len(m.Images)
 		lm, _ := LoadModel(c, refs[mi], datasets.MNIST)
-		test, _, err := InputFITable(context.Background(), c, InputFISpec{Model: lm, Split: datasets.SplitTest, Indices: SampleIndices(10000, 300, c.Seed), Batch: 32})
+		test, _, err := InputFITable(context.Background(), c, InputFISpec{Model: lm, Split: datasets.SplitTest, Indices: datasets.SampleIndices(10000, 300, c.Seed, streamExamples), Batch: 32})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -21,14 +21,13 @@ import (
 // checkpoints were made) are listed next to this run's for comparison.
 
 func init() {
-	Register(Experiment{
+	register(Experiment{
 		Name:    "table1",
 		Title:   "Table 1: train / valid / test accuracy of the models",
 		Paper:   "Shu & Zhu 2019",
 		Order:   5,
-		Run:     runTable1Experiment,
 		Summary: "accuracy of every model on its training, validation and test splits",
-	})
+	}, DefaultTable1Config, RunTable1)
 }
 
 // Table1Config configures Table 1.
@@ -51,7 +50,7 @@ func DefaultTable1Config(scale Scale, backendName string) Table1Config {
 			refs = append(refs, paperPairRefs(ds)...)
 		}
 		return Table1Config{Models: refs}
-	case isPureGo(backendName):
+	case pureGoBackend(backendName):
 		return Table1Config{Train: 100, Valid: 100, Test: 100, Batch: 100}
 	}
 	return Table1Config{Train: 2000, Valid: 1000, Test: 2000}
@@ -121,26 +120,22 @@ func RunTable1(ctx context.Context, c Common, cfg Table1Config) (*Table1Result, 
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		lm, splitSeed, err := loadSharedModel(c, ref, cfg.Dataset)
+		lm, err := LoadModel(c, ref, cfg.Dataset)
 		if err != nil {
 			return nil, fmt.Errorf("table1: %w", err)
 		}
-		m, dataset := lm.Model, lm.Dataset
-		opts := []datasets.Option{datasets.WithSplitSeed(splitSeed), datasets.WithProgress(c.Progress)}
-		if cfg.DataDir != "" {
-			opts = append(opts, datasets.WithDir(cfg.DataDir))
-		}
+		m, dataset, splitSeed := lm.Model, lm.Dataset, lm.SplitSeed
 		var sets [3]*datasets.Set
 		for k, sp := range []struct {
 			split string
 			n     int
 		}{{datasets.SplitTrain, cfg.Train}, {datasets.SplitValid, cfg.Valid}, {datasets.SplitTest, cfg.Test}} {
-			s, err := datasets.Load(dataset, sp.split, opts...)
+			s, err := lm.Set(sp.split, dataOptions(c, cfg.DataDir)...)
 			if err != nil {
 				return nil, fmt.Errorf("table1: %s: %w", ref, err)
 			}
 			if sp.n > 0 && sp.n < s.Len() {
-				s = s.Subset(sampleSorted(s.Len(), sp.n, c.Seed, streamTable1+uint64(k))).Rename(fmt.Sprintf("%s/%s[%d]", dataset, sp.split, sp.n))
+				s = s.Subset(datasets.SampleIndices(s.Len(), sp.n, c.Seed, streamTable1+uint64(k))).Rename(fmt.Sprintf("%s/%s[%d]", dataset, sp.split, sp.n))
 			}
 			sets[k] = s
 		}
@@ -148,7 +143,7 @@ func RunTable1(ctx context.Context, c Common, cfg Table1Config) (*Table1Result, 
 		if err != nil {
 			return nil, fmt.Errorf("table1: %s: %w", ref, err)
 		}
-		row.Model, row.Dataset = refFileName(ref), dataset
+		row.Model, row.Dataset = ModelName(ref), dataset
 		e := Table1Entry{Ref: ref, Table1Row: row, SplitSeed: splitSeed}
 		if name, ok := strings.CutPrefix(ref, models.ZooPrefix); ok {
 			if z, err := models.ZooEntry(name); err == nil {
@@ -200,20 +195,6 @@ func (cfg Table1Config) settings() map[string]string {
 		"examples per split": fmt.Sprintf("train %s, valid %s, test %s (seeded uniform subsets)",
 			sizeOrAll(cfg.Train), sizeOrAll(cfg.Valid), sizeOrAll(cfg.Test)),
 	}
-}
-
-// runTable1Experiment is the registered wrapper: the scale's default configuration with the
-// overrides of $FISENS_SET (e.g. "table1.Train=0; table1.Test=0" for whole splits), run, report.
-func runTable1Experiment(ctx context.Context, c Common) (*Report, error) {
-	cfg := DefaultTable1Config(c.Scale, backend.Name(c.Backend))
-	if err := ApplyOverrides("table1", &cfg, os.Getenv(OverridesEnv)); err != nil {
-		return nil, err
-	}
-	res, err := RunTable1(ctx, c, cfg)
-	if err != nil {
-		return nil, err
-	}
-	return res.Report(c)
 }
 
 // Report saves the table as a figure (OutDir/table1/accuracy) and a CSV, with the findings.

@@ -40,7 +40,7 @@ func TestTable1EndToEnd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sub := test.Subset(sampleSorted(test.Len(), 80, c.Seed, streamTable1+2))
+		sub := test.Subset(datasets.SampleIndices(test.Len(), 80, c.Seed, streamTable1+2))
 		m, err := models.Load(refs[i])
 		if err != nil {
 			t.Fatal(err)

@@ -44,8 +44,11 @@ type ParamResult struct {
 
 // paramExec is a compiled per-example parameter-Gram graph for one grouping.
 type paramExec struct {
-	exec   *model.Exec
-	groups []Layer
+	exec     *model.Exec
+	groups   []Layer
+	untapped bool // batched graph only: a selected variable is not covered by an ops.Tap
+	// groupVars (batched graph only): for each group, the indices of its variables' gradient outputs.
+	groupVars [][]int
 }
 
 // Layers lists the trainable variable groups of the classifier (by default one per scope) with
@@ -117,12 +120,12 @@ func (a *Analyzer) ParamFI(b Batch, opt ParamOptions) (*ParamResult, error) {
 		return nil, fmt.Errorf("fisens: %w", err)
 	}
 	if b.N() != 1 {
-		return nil, fmt.Errorf("fisens: ParamFI takes one example at a time (parameter Jacobians do not batch), got %d", b.N())
+		return nil, fmt.Errorf("fisens: ParamFI takes one example at a time (ParamFIBatch takes a batch), got %d", b.N())
 	}
 	if opt.Objective.Label == TrueLabel && b.Labels == nil {
 		return nil, fmt.Errorf("fisens: objective %q needs the true label (Batch.Labels is nil)", opt.Objective)
 	}
-	pe, err := a.paramExecFor(b, opt)
+	pe, err := a.paramExecFor(b, opt, false)
 	if err != nil {
 		return nil, err
 	}
@@ -136,44 +139,14 @@ func (a *Analyzer) ParamFI(b Batch, opt ParamOptions) (*ParamResult, error) {
 		z[k] = float64(z32[k])
 	}
 	grams := flat64(out[1]) // [G(+1 input), K, K]
-	KK := K * K
-	y := b.label(0)
-	res := &ParamResult{Groups: pe.groups, PerGroup: make([]Result, len(pe.groups))}
-	all := make([]float64, KK)
-	for i, l := range pe.groups {
-		M := grams[i*KK : (i+1)*KK]
-		r, err := FromGram(M, z, y, opt.Options)
-		if err != nil {
-			return nil, fmt.Errorf("fisens: layer %q: %w", l.Name, err)
-		}
-		res.PerGroup[i] = r
-		for j := range all {
-			all[j] += M[j]
-		}
-	}
-	if res.All, err = FromGram(all, z, y, opt.Options); err != nil {
-		return nil, fmt.Errorf("fisens: all parameters: %w", err)
-	}
-	if opt.WithInput {
-		Min := grams[len(pe.groups)*KK : (len(pe.groups)+1)*KK]
-		in, err := FromGram(Min, z, y, opt.Options)
-		if err != nil {
-			return nil, fmt.Errorf("fisens: input: %w", err)
-		}
-		joint := make([]float64, KK)
-		for j := range joint {
-			joint[j] = all[j] + Min[j]
-		}
-		jr, err := FromGram(joint, z, y, opt.Options)
-		if err != nil {
-			return nil, fmt.Errorf("fisens: input and parameters: %w", err)
-		}
-		res.Input, res.Joint = &in, &jr
+	res, err := paramResultFromGrams(pe.groups, grams, z, b.label(0), opt)
+	if err != nil {
+		return nil, fmt.Errorf("fisens: %w", err)
 	}
 	return res, nil
 }
 
-func (a *Analyzer) paramExecFor(b Batch, opt ParamOptions) (*paramExec, error) {
+func (a *Analyzer) paramExecFor(b Batch, opt ParamOptions, batched bool) (*paramExec, error) {
 	group := opt.Group
 	if group == nil {
 		group = ByScope
@@ -195,12 +168,18 @@ func (a *Analyzer) paramExecFor(b Batch, opt ParamOptions) (*paramExec, error) {
 		return nil, err
 	}
 	// One graph per (grouping function identity is not comparable: key on the groups) + form + input.
-	var key strings.Builder
-	fmt.Fprintf(&key, "%v|%v|", opt.Form, opt.WithInput)
-	for _, l := range groups {
-		key.WriteString(l.Name + "=" + strings.Join(l.Vars, ",") + ";")
+	key := paramKey(opt, groups, batched)
+	if pe, ok := a.paramExec[key]; ok {
+		return pe, nil
 	}
-	if pe, ok := a.paramExec[key.String()]; ok {
+	if batched {
+		pe := &paramExec{groups: groups}
+		e, err := model.NewExec(a.backend, a.clf.Store(), a.batchedParamGraph(pe, opt.Form, opt.WithInput))
+		if err != nil {
+			return nil, err
+		}
+		pe.exec = e
+		a.paramExec[key] = pe
 		return pe, nil
 	}
 	K := a.clf.NumClasses()
@@ -269,6 +248,6 @@ func (a *Analyzer) paramExecFor(b Batch, opt ParamOptions) (*paramExec, error) {
 		return nil, err
 	}
 	pe := &paramExec{exec: e, groups: groups}
-	a.paramExec[key.String()] = pe
+	a.paramExec[key] = pe
 	return pe, nil
 }

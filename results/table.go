@@ -7,7 +7,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
+	"strings"
 )
 
 // Spec describes a table: its columns, the columns that identify a row, the settings its rows
@@ -197,7 +198,7 @@ func (t *Table) open(want meta) error {
 	for _, r := range p.rows {
 		if i, ok := t.index[t.schema.keyOf(r)]; ok {
 			// Also in the base table (a shard that ran before a merge): they must agree.
-			if !equalRows(t.rows[i], r) {
+			if !slices.Equal(t.rows[i], r) {
 				f.Close()
 				t.f = nil
 				return fmt.Errorf("%w: two different rows for %s: %v in %s, %v in its base table",
@@ -262,16 +263,16 @@ func (t *Table) readBase(base string, want meta) error {
 
 // checkMeta compares a table's recorded settings file with what a run wants.
 func checkMeta(path string, rec, want meta) error {
-	if diff := rec.Settings.Diff(want.Settings); len(diff) > 0 {
-		return settingsError(path, rec.Settings, want.Settings, diff)
+	if len(rec.Settings.Diff(want.Settings)) > 0 {
+		return settingsError(path, rec.Settings, want.Settings)
 	}
 	if rec.legacy {
 		return nil
 	}
-	if !equalRows(rec.Header, want.Header) {
+	if !slices.Equal(rec.Header, want.Header) {
 		return fmt.Errorf("%w: %s records columns %v, this run writes %v; nothing was written", ErrNotTable, SettingsPath(path), rec.Header, want.Header)
 	}
-	if !equalRows(rec.Key, want.Key) {
+	if !slices.Equal(rec.Key, want.Key) {
 		return fmt.Errorf("%w: %s records key %v, this run uses %v; nothing was written", ErrNotTable, SettingsPath(path), rec.Key, want.Key)
 	}
 	if rec.Shard != want.Shard && !(rec.Shard == "" && want.Shard == All.String()) {
@@ -310,15 +311,7 @@ func (t *Table) Len() int { return len(t.rows) }
 // file order). The slices must not be modified.
 func (t *Table) Rows() [][]string { return t.rows }
 
-func joinKey(key []string) string { return string(bytes.Join(toBytes(key), []byte{0})) }
-
-func toBytes(s []string) [][]byte {
-	out := make([][]byte, len(s))
-	for i, v := range s {
-		out[i] = []byte(v)
-	}
-	return out
-}
+func joinKey(key []string) string { return strings.Join(key, "\x00") }
 
 // Append writes rows as one unit: the rows whose key is not yet in the table are appended with a
 // single write and synced to disk before Append returns; rows whose key is already present are
@@ -478,17 +471,6 @@ func readData(path string, data []byte, m meta, ok bool, keyIfUnrecorded []strin
 }
 
 func parseLine(b []byte) ([]string, error) { return readCSVLine(b) }
-
-// Sorted returns the rows sorted by their key (see Merge).
-func (d *Data) Sorted() [][]string {
-	s, err := newSchema(d.Header, d.Kinds, d.Key)
-	out := append([][]string(nil), d.Rows...)
-	if err != nil {
-		return out
-	}
-	sort.SliceStable(out, func(a, b int) bool { return s.compareKeys(out[a], out[b]) < 0 })
-	return out
-}
 
 func kindOf(m os.FileMode) string {
 	switch {

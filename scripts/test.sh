@@ -5,6 +5,8 @@
 # playwright-core (Debian, npm registry; the notebooks' browser test).
 #   FISENS_SKIP_NOTEBOOKS=1  skip executing the notebooks
 #   FISENS_SKIP_ONNX=1       skip the ONNX Runtime backend tests
+#   FISENS_SKIP_PAPER=1      skip the paper-scale smoke run (ResNet50/DenseNet121, minutes)
+#   FISENS_SKIP_SLURM=1      skip the Slurm proof (needs root: apt-get, munged)
 #   FISENS_SKIP_XLA=1        skip the XLA CPU backend tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,13 +23,14 @@ go vet ./...
 go vet -tags onnx ./...
 
 step "unit tests (pure-Go backend)"
-go test -count=1 ./...
+# Generous timeout: the experiments' end-to-end tests take minutes each on 2 cores (default is 10m per package).
+go test -count=1 -timeout 45m ./...
 
 if [[ ${FISENS_SKIP_ONNX:-} != 1 ]]; then
   step "ONNX Runtime backend: install (npm registry) and cross-backend tests"
   if env_lines=$(scripts/install-onnxruntime.sh); then
     eval "$(grep '^export' <<<"$env_lines")"
-    go test -count=1 -tags onnx -run 'ONNX|AcrossBackends' ./...
+    go test -count=1 -tags onnx -timeout 45m -run 'ONNX|AcrossBackends' ./...
   else
     echo "ONNX Runtime could not be installed (npm missing or offline): its tests are SKIPPED, not passed"
   fi
@@ -44,9 +47,19 @@ if [[ ${FISENS_SKIP_XLA:-} != 1 ]]; then
   fi
 fi
 
+if [[ ${FISENS_SKIP_PAPER:-} != 1 && -n ${ONNXRUNTIME_SHARED_LIBRARY_PATH:-} ]]; then
+  step "paper scale: every experiment with ResNet50/DenseNet121 on MNIST + CIFAR-10 files, sizes cut (cmd/fisens/paper_test.go)"
+  go test -count=1 -tags onnx -timeout 60m -run '^TestPaperScale$' ./cmd/fisens/
+fi
+if [[ ${FISENS_SKIP_SLURM:-} != 1 ]]; then
+  step "Slurm: fisens submit on a one-node cluster on localhost (scripts/slurm-local.sh)"
+  timeout 1800 scripts/slurm-local.sh
+fi
+
 step "fuzz smoke (10 s per parser)"
 go test -run '^$' -fuzz '^FuzzParseIDX$' -fuzztime 10s ./datasets/
 go test -run '^$' -fuzz '^FuzzParseCIFAR$' -fuzztime 10s ./datasets/
+go test -run '^$' -fuzz '^FuzzRead$' -fuzztime 10s ./results/
 
 if [[ ${FISENS_SKIP_NOTEBOOKS:-} != 1 ]]; then
   step "notebooks (headless, quick scale)"

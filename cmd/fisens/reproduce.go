@@ -29,7 +29,7 @@ func runReproduce(args []string) error {
 	seed := fs.Int64("seed", 1, "seed of every random choice")
 	shard := fs.String("shard", "", "i/n: per-example work of this shard only (merge the CSVs with `fisens merge`)")
 	var sets []string
-	fs.Func("set", "override a setting: experiment.Field=value (repeatable; also \"a.X=1; b.Y=2\"); added to $"+experiments.OverridesEnv, func(v string) error {
+	fs.Func("set", "override a setting: experiment.Field=value (repeatable; also \"a.X=1; b.Y=2\")", func(v string) error {
 		sets = append(sets, v)
 		return nil
 	})
@@ -61,14 +61,8 @@ func runReproduce(args []string) error {
 			todo = append(todo, e)
 		}
 	}
-	if len(sets) > 0 {
-		spec := strings.Join(sets, "; ")
-		if prev := os.Getenv(experiments.OverridesEnv); prev != "" {
-			spec = prev + "; " + spec
-		}
-		os.Setenv(experiments.OverridesEnv, spec)
-	}
-	if err := experiments.CheckOverrides(os.Getenv(experiments.OverridesEnv)); err != nil {
+	overrides, err := experiments.ParseOverrides(sets...)
+	if err != nil {
 		return err
 	}
 	if _, err := backend.New(*backendFlag); err != nil {
@@ -79,7 +73,7 @@ func runReproduce(args []string) error {
 	if _, err := datasets.Locate(datasets.MNIST); err != nil {
 		return fmt.Errorf("reproduce needs MNIST and stops before running anything: %w", err)
 	}
-	c := experiments.Common{Scale: sc, OutDir: *out, Backend: backend.Name(*backendFlag), Seed: *seed, Shard: sh, Progress: os.Stderr}
+	c := experiments.Common{Scale: sc, OutDir: *out, Backend: backend.Name(*backendFlag), Seed: *seed, Shard: sh, Progress: os.Stderr, Overrides: overrides}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	var reports []*experiments.Report

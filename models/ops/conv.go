@@ -34,11 +34,23 @@ func Conv2D(scope *model.Scope, x *Node, filters, kernel, stride int, padding Pa
 		exceptions.Panicf("ops.Conv2D(%s): want x of shape [B, H, W, C], got %s", scope.Scope(), x.Shape())
 	}
 	cin := x.Shape().Dimensions[3]
-	w := scope.VariableWithShape("weights", shapes.Make(x.DType(), kernel, kernel, cin, filters)).NodeValue(x.Graph())
-	y := Convolve2D(x, w, stride, padding)
+	wv := scope.VariableWithShape("weights", shapes.Make(x.DType(), kernel, kernel, cin, filters))
+	w := wv.NodeValue(x.Graph())
+	var tap *Tap
+	if recording(x.Graph()) {
+		tap = &Tap{Kind: "conv", Vars: map[string]string{"kernel": wv.Path()}, Kernel: kernel, Padding: padding}
+	}
+	y := convolve2D(x, w, stride, padding, tap)
 	if bias {
-		b := scope.VariableWithShape("biases", shapes.Make(x.DType(), filters)).NodeValue(x.Graph())
-		y = Add(y, Reshape(b, 1, 1, 1, filters))
+		bv := scope.VariableWithShape("biases", shapes.Make(x.DType(), filters))
+		y = Add(y, Reshape(bv.NodeValue(x.Graph()), 1, 1, 1, filters))
+		if tap != nil {
+			tap.Vars["bias"] = bv.Path()
+		}
+	}
+	if tap != nil {
+		tap.Out = y
+		addTap(x.Graph(), *tap)
 	}
 	return y
 }
@@ -47,6 +59,11 @@ func Conv2D(scope *model.Scope, x *Node, filters, kernel, stride int, padding Pa
 // using only ops whose gradients work on both backends (see the package doc). Stride 2 follows
 // TensorFlow's output size and phase for both paddings.
 func Convolve2D(x, w *Node, stride int, padding Padding) *Node {
+	return convolve2D(x, w, stride, padding, nil)
+}
+
+// convolve2D is Convolve2D; it fills tap's Input and KernelOut when tap is not nil.
+func convolve2D(x, w *Node, stride int, padding Padding, tap *Tap) *Node {
 	if x.Rank() != 4 || w.Rank() != 4 {
 		exceptions.Panicf("ops.Convolve2D: want x [B,H,W,C] and w [k,k,Cin,Cout], got %s and %s", x.Shape(), w.Shape())
 	}
@@ -69,14 +86,25 @@ func Convolve2D(x, w *Node, stride int, padding Padding) *Node {
 			exceptions.Panicf("ops.Convolve2D: stride %d not supported (1 or 2)", stride)
 		}
 		d := w.Shape().Dimensions
-		return Einsum("bhwc,cd->bhwd", x, Reshape(w, d[2], d[3]))
+		y := Einsum("bhwc,cd->bhwd", x, Reshape(w, d[2], d[3]))
+		if tap != nil {
+			tap.Input, tap.KernelOut, tap.Padding = x, y, Valid
+		}
+		return y
 	}
 	switch stride {
 	case 1:
-		return conv1(x, w, padding)
+		y := conv1(x, w, padding)
+		if tap != nil {
+			tap.Input, tap.KernelOut = x, y
+		}
+		return y
 	case 2:
 		h, wd := x.Shape().Dimensions[1], x.Shape().Dimensions[2]
 		y := conv1(x, w, padding)
+		if tap != nil {
+			tap.Input, tap.KernelOut = x, y
+		}
 		ph, pw := 0, 0
 		if padding == Same {
 			ph, pw = SamePhase(h, kh), SamePhase(wd, kw)

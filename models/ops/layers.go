@@ -19,11 +19,22 @@ func Dense(scope *model.Scope, x *Node, units int, bias bool) *Node {
 	}
 	in := x.Shape().Dimensions[1]
 	g := x.Graph()
-	w := scope.VariableWithShape("weights", shapes.Make(x.DType(), in, units)).NodeValue(g)
-	y := MatMul(x, w)
+	wv := scope.VariableWithShape("weights", shapes.Make(x.DType(), in, units))
+	y := MatMul(x, wv.NodeValue(g))
+	var tap *Tap
+	if recording(g) {
+		tap = &Tap{Kind: "dense", Vars: map[string]string{"kernel": wv.Path()}, Input: x, KernelOut: y}
+	}
 	if bias {
-		b := scope.VariableWithShape("biases", shapes.Make(x.DType(), units)).NodeValue(g)
-		y = Add(y, Reshape(b, 1, units))
+		bv := scope.VariableWithShape("biases", shapes.Make(x.DType(), units))
+		y = Add(y, Reshape(bv.NodeValue(g), 1, units))
+		if tap != nil {
+			tap.Vars["bias"] = bv.Path()
+		}
+	}
+	if tap != nil {
+		tap.Out = y
+		addTap(g, *tap)
 	}
 	return y
 }

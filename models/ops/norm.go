@@ -49,7 +49,14 @@ func BatchNorm(scope *model.Scope, x *Node) *Node {
 		// y = x·a + b, a = γ/√(var+ε), b = β − mean·a: two elementwise ops on the big tensor.
 		a := Div(gammaN, Sqrt(AddScalar(varVar.NodeValue(g), BatchNormEpsilon)))
 		b := Sub(betaN, Mul(meanVar.NodeValue(g), a))
-		return Add(Mul(x, Reshape(a, bdims...)), Reshape(b, bdims...))
+		y := Add(Mul(x, Reshape(a, bdims...)), Reshape(b, bdims...))
+		if recording(g) {
+			// x̂ = (x − mean)/√(var+ε), only for the per-example γ gradients Σ δ·x̂.
+			inv := Reshape(Sqrt(AddScalar(varVar.NodeValue(g), BatchNormEpsilon)), bdims...)
+			xhat := Div(Sub(x, Reshape(meanVar.NodeValue(g), bdims...)), inv)
+			addTap(g, Tap{Kind: "bn", Vars: map[string]string{"gamma": gamma.Path(), "beta": beta.Path()}, Input: xhat, Out: y})
+		}
+		return y
 	}
 
 	// Training: batch statistics (differentiated through), then update the moving averages.

@@ -1,0 +1,81 @@
+package experiments
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+// registered returns the registered experiment name (its Run applies c.Overrides).
+func registered(t *testing.T, name string) Experiment {
+	t.Helper()
+	e, err := Lookup(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func TestOverridesApply(t *testing.T) {
+	cfg := DefaultSetup1Config(Quick, "onnx:cpu")
+	o, err := ParseOverrides("setup1.images=123; setup3.TestImages=5", "setup1.Models=zoo:a, zoo:b ;setup1.Convention=authors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Apply("setup1", &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Images != 123 || !slices.Equal(cfg.Models, []string{"zoo:a", "zoo:b"}) || cfg.Convention != "authors" {
+		t.Fatalf("overrides not applied: %+v", cfg)
+	}
+	if got, want := o.String(), "setup1.images=123; setup3.TestImages=5; setup1.Models=zoo:a, zoo:b; setup1.Convention=authors"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	for _, bad := range []override{{"setup1.Nope=1", "setup1", "Nope", "1"}, {"setup1.Images=x", "setup1", "Images", "x"}} {
+		err := Overrides{entries: []override{bad}}.Apply("setup1", &cfg)
+		if err == nil || !strings.Contains(err.Error(), bad.entry) {
+			t.Errorf("%q: got %v, want an error naming the entry", bad.entry, err)
+		}
+	}
+	s := ConfigSettings("", cfg)
+	if s["Images"] != "123" || s["Models"] != "zoo:a, zoo:b" {
+		t.Fatalf("settings %v", s)
+	}
+	if err := o.Apply("setup1", cfg); err == nil {
+		t.Error("a non-pointer config gave no error")
+	}
+	var none Overrides
+	before := cfg
+	if err := none.Apply("setup1", &cfg); err != nil || cfg.Images != before.Images || none.String() != "" {
+		t.Errorf("the zero Overrides changed something: %v", err)
+	}
+}
+
+func TestParseOverrides(t *testing.T) {
+	if _, err := ParseOverrides("setup1.Images=5; Setup3.Models=a,b;;", ""); err != nil {
+		t.Errorf("valid spec: %v", err)
+	}
+	// Bad entries are reported before anything runs, fields and values included.
+	for _, bad := range []string{"setpu1.N=5", "setup1=5", "setup1.N", "Images=3", "setup1.N=5", "setup3.TestImages=many"} {
+		_, err := ParseOverrides("setup1.Images=3", bad)
+		if err == nil {
+			t.Errorf("ParseOverrides(%q) = nil, want an error", bad)
+			continue
+		}
+		if !strings.Contains(err.Error(), bad) {
+			t.Errorf("ParseOverrides(%q) = %v; want the entry named", bad, err)
+		}
+	}
+}
+
+// The registered Run takes its settings from c.Overrides only: nothing is read from the
+// environment.
+func TestRegisteredRunUsesOverrides(t *testing.T) {
+	t.Setenv("FISENS_SET", "table1.Batch=-1")
+	c := Common{Scale: Quick, OutDir: t.TempDir(), Backend: "go",
+		Overrides: MustParseOverrides("table1.Models=" + t.TempDir() + "/none")}
+	_, err := registered(t, "table1").Run(t.Context(), c)
+	if err == nil || !strings.Contains(err.Error(), "/none") {
+		t.Fatalf("got %v, want the overridden model named", err)
+	}
+}

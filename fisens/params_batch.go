@@ -1,0 +1,444 @@
+package fisens
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+
+	"github.com/fisens/fisens/models/ops"
+)
+
+// ParamBatchChunk is the largest number of examples ParamFIBatch puts in one graph call: the
+// per-example gradients of all selected parameters take K·chunk times their size in float32
+// (the small ResNet: 8 · 10 · 517,066 · 4 bytes = 165 MB).
+const ParamBatchChunk = 8
+
+// ParamFIBatch is ParamFI for every example of a batch. For classifiers built from the layers of
+// models/ops (Conv2D, Dense, BatchNorm: every model of this module) it costs K backward passes per
+// chunk of up to ParamBatchChunk examples instead of K per example: the backward passes give every
+// layer's output signal δ_k = ∂z_k/∂(layer output) for the whole batch (inference mode, so
+// examples do not interact), and each example's parameter gradients follow from δ and the layer's
+// recorded input (ops.Tap), as per-sample-gradient libraries compute them: a dense kernel's is
+// inputᵀδ, a convolution kernel's the correlation of its input patches with δ, a batch norm's γ
+// gradient Σ δ·x̂, a bias's Σ δ. Other classifiers (a variable no tap covers) fall back to
+// ParamFI per example. The results equal ParamFI's up to float32 rounding of the gradients.
+func (a *Analyzer) ParamFIBatch(b Batch, opt ParamOptions) ([]*ParamResult, error) {
+	K := a.clf.NumClasses()
+	if err := b.Validate(K); err != nil {
+		return nil, fmt.Errorf("fisens: %w", err)
+	}
+	if opt.Objective.Label == TrueLabel && b.Labels == nil {
+		return nil, fmt.Errorf("fisens: objective %q needs the true labels (Batch.Labels is nil)", opt.Objective)
+	}
+	p := b.perExample()
+	out := make([]*ParamResult, 0, b.N())
+	for lo := 0; lo < b.N(); lo += ParamBatchChunk {
+		hi := min(lo+ParamBatchChunk, b.N())
+		sub := Batch{X: b.X[lo*p : hi*p], Shape: append([]int{hi - lo}, b.Shape[1:]...)}
+		if b.Labels != nil {
+			sub.Labels = b.Labels[lo:hi]
+		}
+		res, err := a.paramFIChunk(sub, opt)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, res...)
+	}
+	return out, nil
+}
+
+// paramFIChunk runs the batched graph on one chunk, or ParamFI per example when the classifier's
+// layers are not all tapped.
+func (a *Analyzer) paramFIChunk(b Batch, opt ParamOptions) ([]*ParamResult, error) {
+	K := a.clf.NumClasses()
+	pe, err := a.paramExecFor(b, opt, true)
+	if err != nil {
+		return nil, err
+	}
+	var out []*tensors.Tensor
+	if !pe.untapped {
+		if out, err = call(pe.exec, tensors.FromFlatDataAndDimensions(b.X, b.Shape...)); err != nil {
+			return nil, err
+		}
+	}
+	if pe.untapped { // known only after the first graph build
+		res := make([]*ParamResult, b.N())
+		p := b.perExample()
+		for i := range res {
+			one := Batch{X: b.X[i*p : (i+1)*p], Shape: append([]int{1}, b.Shape[1:]...)}
+			if b.Labels != nil {
+				one.Labels = b.Labels[i : i+1]
+			}
+			if res[i], err = a.ParamFI(one, opt); err != nil {
+				return nil, fmt.Errorf("fisens: example %d: %w", i, err)
+			}
+		}
+		return res, nil
+	}
+	z32 := flat32(out[0]) // [N, K]
+	N := b.N()
+	if len(z32) != N*K {
+		return nil, fmt.Errorf("fisens: batched parameter graph returned %d logits for %d examples", len(z32), N)
+	}
+	// out[1+i] = [N, K, ...] float32 per-example gradients of pe.vars[i] (then the input's):
+	// the Gram matrices are accumulated here in float64 (ONNX Runtime's float64 Einsum ran at
+	// ~0.3 GFLOP/s, 20x slower than this loop).
+	grads := make([][]float32, len(out)-1)
+	for i := range grads {
+		grads[i] = flat32(out[1+i])
+	}
+	nGram := len(pe.groups)
+	if opt.WithInput {
+		nGram++
+	}
+	KK := K * K
+	grams := make([][]float64, N)
+	parallelFor(N, func(n int) {
+		M := make([]float64, nGram*KK)
+		for gi, vars := range pe.groupVars {
+			for _, vi := range vars {
+				p := len(grads[vi]) / (N * K)
+				gramAddF32(M[gi*KK:(gi+1)*KK], grads[vi][n*K*p:(n+1)*K*p], K, p)
+			}
+		}
+		if opt.WithInput {
+			gi, vi := len(pe.groups), len(grads)-1
+			p := len(grads[vi]) / (N * K)
+			gramAddF32(M[gi*KK:(gi+1)*KK], grads[vi][n*K*p:(n+1)*K*p], K, p)
+		}
+		grams[n] = M
+	})
+	res := make([]*ParamResult, N)
+	for n := 0; n < N; n++ {
+		z := make([]float64, K)
+		for k := range z {
+			z[k] = float64(z32[n*K+k])
+		}
+		r, err := paramResultFromGrams(pe.groups, grams[n], z, b.label(n), opt)
+		if err != nil {
+			return nil, fmt.Errorf("fisens: example %d: %w", n, err)
+		}
+		res[n] = r
+	}
+	return res, nil
+}
+
+// gramAddF32 adds J Jᵀ to M (K × K) for J = rows [K, p] (float32, row-major), in float64.
+func gramAddF32(M []float64, rows []float32, K, p int) {
+	const block = 512
+	var buf [16][block]float64
+	if K > len(buf) {
+		for a := 0; a < K; a++ {
+			for b := a; b < K; b++ {
+				var s float64
+				ra, rb := rows[a*p:(a+1)*p], rows[b*p:(b+1)*p]
+				for q := range ra {
+					s += float64(ra[q]) * float64(rb[q])
+				}
+				M[a*K+b] += s
+				if b != a {
+					M[b*K+a] += s
+				}
+			}
+		}
+		return
+	}
+	var acc [16 * 16]float64
+	for lo := 0; lo < p; lo += block {
+		hi := min(lo+block, p)
+		w := hi - lo
+		for a := 0; a < K; a++ {
+			src := rows[a*p+lo : a*p+hi]
+			dst := buf[a][:w]
+			for q, v := range src {
+				dst[q] = float64(v)
+			}
+		}
+		for a := 0; a < K; a++ {
+			ra := buf[a][:w]
+			for b := a; b < K; b++ {
+				rb := buf[b][:w]
+				var s0, s1, s2, s3 float64
+				q := 0
+				for ; q+4 <= w; q += 4 {
+					s0 += ra[q] * rb[q]
+					s1 += ra[q+1] * rb[q+1]
+					s2 += ra[q+2] * rb[q+2]
+					s3 += ra[q+3] * rb[q+3]
+				}
+				for ; q < w; q++ {
+					s0 += ra[q] * rb[q]
+				}
+				acc[a*K+b] += (s0 + s1) + (s2 + s3)
+			}
+		}
+	}
+	for a := 0; a < K; a++ {
+		for b := a; b < K; b++ {
+			M[a*K+b] += acc[a*K+b]
+			if b != a {
+				M[b*K+a] += acc[a*K+b]
+			}
+		}
+	}
+}
+
+// parallelFor runs f(0..n-1) on GOMAXPROCS goroutines.
+func parallelFor(n int, f func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	next := 0
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				i := next
+				next++
+				mu.Unlock()
+				if i >= n {
+					return
+				}
+				f(i)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// batchedParamGraph builds logits [N, K] and, for every selected variable (pe.groupVars says which
+// belong to which group) and then the input (WithInput), the per-example gradients [N, K, ...] computed
+// from the layers' taps. It sets pe.untapped (and returns only the logits) when a selected variable
+// is not covered by any tap.
+func (a *Analyzer) batchedParamGraph(pe *paramExec, form Form, withInput bool) func(scope *model.Scope, x *graph.Node) []*graph.Node {
+	K := a.clf.NumClasses()
+	groups := pe.groups
+	return func(scope *model.Scope, x *graph.Node) []*graph.Node {
+		g := x.Graph()
+		stop := ops.RecordTaps(g)
+		logits := a.clf.Logits(scope, x)
+		taps := stop()
+		store := scope.Store()
+
+		// Which tap node carries each variable's output signal, and how to turn it into gradients.
+		type use struct {
+			tap  int
+			role string
+		}
+		uses := map[string][]use{}
+		for ti, t := range taps {
+			for role, path := range t.Vars {
+				uses[path] = append(uses[path], use{ti, role})
+			}
+		}
+		for _, l := range groups {
+			for _, path := range l.Vars {
+				if len(uses[path]) == 0 {
+					pe.untapped = true
+				}
+			}
+		}
+		if pe.untapped {
+			return []*graph.Node{logits}
+		}
+		// The nodes whose output signals are needed: KernelOut for kernels, Out for the rest.
+		var wrt []*graph.Node
+		nodeIndex := map[*graph.Node]int{}
+		need := func(n *graph.Node) {
+			if _, ok := nodeIndex[n]; !ok {
+				nodeIndex[n] = len(wrt)
+				wrt = append(wrt, n)
+			}
+		}
+		for _, l := range groups {
+			for _, path := range l.Vars {
+				for _, u := range uses[path] {
+					if u.role == "kernel" {
+						need(taps[u.tap].KernelOut)
+					} else {
+						need(taps[u.tap].Out)
+					}
+				}
+			}
+		}
+		if withInput {
+			need(x)
+		}
+		// K backward passes for the whole batch: deltas[i] = [K, N, ...] for wrt[i].
+		perClass := make([][]*graph.Node, K)
+		for k := 0; k < K; k++ {
+			s := graph.ReduceAllSum(graph.Mul(logits, classMask(g, logits.DType(), K, k)))
+			perClass[k] = graph.Gradient(s, wrt...)
+		}
+		deltas := make([]*graph.Node, len(wrt))
+		for i := range wrt {
+			d := make([]*graph.Node, K)
+			for k := 0; k < K; k++ {
+				d[k] = perClass[k][i]
+			}
+			deltas[i] = graph.Stack(d, 0)
+		}
+		// perExample returns [N, K, p] (float32) of one variable's gradient at every example.
+		perExample := func(path string) *graph.Node {
+			var sum *graph.Node
+			for _, u := range uses[path] {
+				t := taps[u.tap]
+				var gr *graph.Node
+				switch {
+				case u.role == "kernel":
+					gr = kernelGrads(t, deltas[nodeIndex[t.KernelOut]])
+				case u.role == "gamma":
+					gr = channelSums(deltas[nodeIndex[t.Out]], t.Input)
+				default: // bias, beta
+					gr = channelSums(deltas[nodeIndex[t.Out]], nil)
+				}
+				if sum == nil {
+					sum = gr
+				} else {
+					sum = graph.Add(sum, gr)
+				}
+			}
+			// [N, K, ...]: left unflattened (the Gram loop only needs the [N, K] prefix; a Reshape
+			// of a graph output is a copy in ONNX Runtime: 0.66 of 2 s per chunk).
+			return sum
+		}
+		outs := []*graph.Node{logits}
+		varIndex := map[string]int{}
+		pe.groupVars = make([][]int, len(groups))
+		for gi, l := range groups {
+			for _, path := range l.Vars {
+				vi, ok := varIndex[path]
+				if !ok {
+					gr := perExample(path)
+					if form == Scaling {
+						v := store.GetVariable(path).NodeValue(g)
+						gr = graph.Mul(gr, graph.Reshape(v, append([]int{1, 1}, gr.Shape().Dimensions[2:]...)...))
+					}
+					vi = len(outs) - 1
+					varIndex[path] = vi
+					outs = append(outs, gr)
+				}
+				pe.groupVars[gi] = append(pe.groupVars[gi], vi)
+			}
+		}
+		if withInput {
+			d := deltas[nodeIndex[x]] // [K, N, ...]
+			dims := d.Shape().Dimensions
+			outs = append(outs, graph.TransposeAllDims(graph.Reshape(d, dims[0], dims[1], -1), 1, 0, 2))
+		}
+		return outs
+	}
+}
+
+// kernelGrads returns the per-example kernel gradients [N, K, ...kernel dims] of a conv or dense
+// tap from the output signal d = [K, N, ...] at its KernelOut.
+func kernelGrads(t ops.Tap, d *graph.Node) *graph.Node {
+	a := t.Input
+	if t.Kind == "dense" {
+		return graph.Einsum("ni,knj->nkij", a, d)
+	}
+	k := t.Kernel
+	if k == 1 {
+		return graph.Einsum("nhwc,knhwd->nkcd", a, d)
+	}
+	// Patches of the (zero-padded) input: for 'same', (k−1)/2 on every side.
+	ho, wo := d.Shape().Dimensions[2], d.Shape().Dimensions[3]
+	if t.Padding == ops.Same {
+		r := (k - 1) / 2
+		a = zeroPad(a, 1, r)
+		a = zeroPad(a, 2, r)
+	}
+	patches := make([]*graph.Node, 0, k*k)
+	for dy := 0; dy < k; dy++ {
+		for dx := 0; dx < k; dx++ {
+			patches = append(patches, graph.Slice(a, graph.AxisRange(), graph.AxisRange(dy, dy+ho), graph.AxisRange(dx, dx+wo)))
+		}
+	}
+	p := graph.Stack(patches, 3) // [N, H, W, k·k, Cin]
+	return graph.Einsum("nhwpc,knhwd->nkpcd", p, d)
+}
+
+// zeroPad appends r zeros on both sides of axis (Concatenate: ONNX Runtime's backend has no Pad).
+func zeroPad(x *graph.Node, axis, r int) *graph.Node {
+	if r == 0 {
+		return x
+	}
+	zs := x.Shape().Clone()
+	zs.Dimensions[axis] = r
+	z := graph.Zeros(x.Graph(), zs)
+	return graph.Concatenate([]*graph.Node{z, x, z}, axis)
+}
+
+// channelSums returns [N, K, C]: Σ over the middle axes of d [K, N, ..., C], weighted by in
+// [N, ..., C] when in is not nil (a batch norm's γ gradient).
+func channelSums(d, in *graph.Node) *graph.Node {
+	if in != nil {
+		d = graph.Mul(d, graph.BroadcastToDims(graph.InsertAxes(in, 0), d.Shape().Dimensions...))
+	}
+	if r := d.Rank(); r > 3 {
+		axes := make([]int, 0, r-3)
+		for i := 2; i < r-1; i++ {
+			axes = append(axes, i)
+		}
+		d = graph.ReduceSum(d, axes...)
+	}
+	return graph.TransposeAllDims(d, 1, 0, 2)
+}
+
+// paramResultFromGrams turns one example's group Grams (and the input's, last, with WithInput) into
+// a ParamResult.
+func paramResultFromGrams(groups []Layer, grams []float64, z []float64, y int, opt ParamOptions) (*ParamResult, error) {
+	K := len(z)
+	KK := K * K
+	res := &ParamResult{Groups: groups, PerGroup: make([]Result, len(groups))}
+	all := make([]float64, KK)
+	for i, l := range groups {
+		M := grams[i*KK : (i+1)*KK]
+		r, err := FromGram(M, z, y, opt.Options)
+		if err != nil {
+			return nil, fmt.Errorf("layer %q: %w", l.Name, err)
+		}
+		res.PerGroup[i] = r
+		for j := range all {
+			all[j] += M[j]
+		}
+	}
+	var err error
+	if res.All, err = FromGram(all, z, y, opt.Options); err != nil {
+		return nil, fmt.Errorf("all parameters: %w", err)
+	}
+	if opt.WithInput {
+		Min := grams[len(groups)*KK : (len(groups)+1)*KK]
+		in, err := FromGram(Min, z, y, opt.Options)
+		if err != nil {
+			return nil, fmt.Errorf("input: %w", err)
+		}
+		joint := make([]float64, KK)
+		for j := range joint {
+			joint[j] = all[j] + Min[j]
+		}
+		jr, err := FromGram(joint, z, y, opt.Options)
+		if err != nil {
+			return nil, fmt.Errorf("input and parameters: %w", err)
+		}
+		res.Input, res.Joint = &in, &jr
+	}
+	return res, nil
+}
+
+// paramKey identifies a compiled parameter graph.
+func paramKey(opt ParamOptions, groups []Layer, batched bool) string {
+	var key strings.Builder
+	fmt.Fprintf(&key, "%v|%v|%v|", opt.Form, opt.WithInput, batched)
+	for _, l := range groups {
+		key.WriteString(l.Name + "=" + strings.Join(l.Vars, ",") + ";")
+	}
+	return key.String()
+}

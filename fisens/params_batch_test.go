@@ -1,0 +1,152 @@
+package fisens
+
+import (
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/model"
+
+	"github.com/fisens/fisens/internal/testnet"
+	"github.com/fisens/fisens/models/ops"
+)
+
+// opsNet is a small classifier built from models/ops layers (so ParamFIBatch's taps cover it):
+// a 3×3 stride-2 'same' conv (the TF phase), batch norm, ReLU, a 1×1 stride-2 conv, batch norm,
+// a 3×3 stride-1 conv without bias, ReLU, dense.
+type opsNet struct {
+	store *model.Store
+	K     int
+}
+
+func (n *opsNet) Store() *model.Store { return n.store }
+func (n *opsNet) NumClasses() int     { return n.K }
+func (n *opsNet) Logits(scope *model.Scope, x *graph.Node) *graph.Node {
+	x = ops.Conv2D(scope.In("conv1"), x, 3, 3, 2, ops.Same, true)
+	x = ops.ReLU(ops.BatchNorm(scope.In("bn1"), x))
+	x = ops.Conv2D(scope.In("conv2"), x, 4, 1, 2, ops.Valid, true)
+	x = ops.BatchNorm(scope.In("bn2"), x)
+	x = ops.ReLU(ops.Conv2D(scope.In("conv3"), x, 3, 3, 1, ops.Same, false))
+	return ops.Dense(scope.In("dense"), x, n.K, true)
+}
+
+func newOpsNet(t testing.TB, b compute.Backend, K int) *Analyzer {
+	store := model.NewStore()
+	store.SetParam("/"+model.ParamInitialSeed, int64(7))
+	a, err := NewAnalyzer(b, &opsNet{store: store, K: K})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// seedOpsNet creates the net's variables for inputs [H, W, C] and sets them from a Go random-number
+// generator (the backends' own initialisers draw different numbers), batch-norm variances positive.
+func seedOpsNet(t testing.TB, a *Analyzer, H, W, C int) {
+	t.Helper()
+	x := make([]float32, H*W*C)
+	if _, err := a.Logits(Batch{X: x, Shape: []int{1, H, W, C}}); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for v := range a.clf.Store().IterVariables() {
+		if v.Name() == model.ParamInitialSeed || !v.Shape().DType.IsFloat() {
+			continue
+		}
+		scale, offset := 0.4, 0.0
+		switch v.Name() {
+		case "variance":
+			scale, offset = 0.1, 1
+		case "gamma":
+			offset = 1
+		}
+		if err := v.SetValue(testnet.RandTensor(rng, scale, offset, v.Shape().Dimensions...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestParamFIBatchMatchesPerExample: the batched per-example gradients (taps) give the per-example
+// path's FI, rank and Jacobian norms for every layer, in both forms, with the input, and for a
+// per-variable grouping; a classifier without taps falls back to the per-example path.
+func TestParamFIBatchMatchesPerExample(t *testing.T) {
+	b := testBackend(t)
+	const H, W, C, K, N = 7, 7, 2, 5, 4
+	a := newOpsNet(t, b, K)
+	batch := randomBatch(21, N, H, W, C, K)
+	seedOpsNet(t, a, H, W, C)
+	checkParamFIBatch(t, a, batch, ParamOptions{WithInput: true})
+	checkParamFIBatch(t, a, batch, ParamOptions{Form: Scaling})
+	checkParamFIBatch(t, a, batch, ParamOptions{Group: ByVariable, Only: []string{"/conv1/weights", "/bn2/gamma", "/dense/biases"}})
+	if tapped(a) != 3 {
+		t.Errorf("%d of the ops net's batched graphs used the taps, want 3", tapped(a))
+	}
+
+	// Fallback: the tiny test net is not built from ops layers.
+	net := newTinyNet(10, 4, 4, 1, 2, K, false)
+	ta, _ := NewAnalyzer(b, net)
+	tb := randomBatch(11, 3, 4, 4, 1, K)
+	checkParamFIBatch(t, ta, tb, ParamOptions{})
+	if tapped(ta) != 0 {
+		t.Errorf("the tiny net has no taps, but %d batched graphs used them", tapped(ta))
+	}
+}
+
+// tapped counts the analyzer's batched parameter graphs that use the taps.
+func tapped(a *Analyzer) int {
+	n := 0
+	for key, pe := range a.paramExec {
+		if strings.Split(key, "|")[2] == "true" && !pe.untapped {
+			n++
+		}
+	}
+	return n
+}
+
+func checkParamFIBatch(t *testing.T, a *Analyzer, batch Batch, opt ParamOptions) {
+	t.Helper()
+	got, err := a.ParamFIBatch(batch, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != batch.N() {
+		t.Fatalf("%d results for %d examples", len(got), batch.N())
+	}
+	p := batch.perExample()
+	close := func(what string, x, y float64) {
+		t.Helper()
+		if math.Abs(x-y) > 1e-4*math.Max(math.Abs(x), math.Abs(y))+1e-12 {
+			t.Errorf("%s: batched %.10g, per example %.10g", what, x, y)
+		}
+	}
+	same := func(what string, x, y Result) {
+		t.Helper()
+		close(what+" FI", x.FI, y.FI)
+		close(what+" JacNorm", x.JacNorm, y.JacNorm)
+		close(what+" SoftmaxJacNorm", x.SoftmaxJacNorm, y.SoftmaxJacNorm)
+		if x.Rank != y.Rank || x.Label != y.Label || x.Pred != y.Pred {
+			t.Errorf("%s: rank/label/pred %d/%d/%d batched, %d/%d/%d per example", what, x.Rank, x.Label, x.Pred, y.Rank, y.Label, y.Pred)
+		}
+	}
+	for n := 0; n < batch.N(); n++ {
+		one := Batch{X: batch.X[n*p : (n+1)*p], Shape: append([]int{1}, batch.Shape[1:]...), Labels: batch.Labels[n : n+1]}
+		want, err := a.ParamFI(one, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got[n].Groups) != len(want.Groups) {
+			t.Fatalf("example %d: %d groups batched, %d per example", n, len(got[n].Groups), len(want.Groups))
+		}
+		for i, l := range want.Groups {
+			same(l.Name, got[n].PerGroup[i], want.PerGroup[i])
+		}
+		same("all", got[n].All, want.All)
+		if opt.WithInput {
+			same("input", *got[n].Input, *want.Input)
+			same("joint", *got[n].Joint, *want.Joint)
+		}
+	}
+}
