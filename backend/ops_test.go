@@ -78,6 +78,12 @@ func opCases() []opCase {
 		{name: "conv2_dil2_even_kernel", inputs: [][]int{{1, 7, 6, 2}, {2, 2, 2, 2}}, fn: func(in []*Node) *Node {
 			return conv(in[0], in[1]).DilationPerAxis(2, 2).PaddingPerDim([][2]int{{1, 0}, {0, 1}}).Done()
 		}},
+		{name: "convgeneral3_s2_dil2", inputs: [][]int{{1, 12, 11, 2}, {3, 3, 2, 2}}, fn: func(in []*Node) *Node {
+			axes := compute.ConvolveAxesConfig{InputBatch: 0, InputChannels: 3, InputSpatial: []int{1, 2},
+				KernelInputChannels: 2, KernelOutputChannels: 3, KernelSpatial: []int{0, 1},
+				OutputBatch: 0, OutputChannels: 3, OutputSpatial: []int{1, 2}}
+			return ConvGeneral(in[0], in[1], axes, []int{2, 3}, [][2]int{{1, 2}, {2, 0}}, nil, []int{2, 2}, 1, 1)
+		}},
 		{name: "conv3_s2x1_mixed", inputs: [][]int{{1, 7, 6, 2}, {3, 3, 2, 2}}, fn: func(in []*Node) *Node {
 			return conv(in[0], in[1]).StridePerAxis(2, 1).PaddingPerDim([][2]int{{1, 1}, {0, 2}}).Done()
 		}},

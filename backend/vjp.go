@@ -199,9 +199,10 @@ func convParamsOf(node *Node) convParams {
 	return p
 }
 
-// convVJP is GoMLX's convolution gradient, except when a kernel spatial size is even (and there is no
-// batch grouping or input dilation, which GoMLX does not differentiate): then both gradients are
-// computed here (GoMLX's input gradient is wrong, and it panics for some paddings).
+// convVJP is GoMLX's convolution gradient, except when a kernel spatial size is even or strides come
+// with kernel dilations (and there is no batch grouping or input dilation, which GoMLX does not
+// differentiate): then both gradients are computed here (GoMLX's input gradient is wrong for even
+// kernels, and it panics for some paddings and for strided atrous convolutions).
 func convVJP(orig VJP, node *Node, vjpOutputs []*Node, outputShape shapes.Shape) []*Node {
 	x, kernel := node.Inputs()[0], node.Inputs()[1]
 	p := convParamsOf(node)
@@ -209,7 +210,9 @@ func convVJP(orig VJP, node *Node, vjpOutputs []*Node, outputShape shapes.Shape)
 	for _, a := range p.axes.KernelSpatial {
 		even = even || kernel.Shape().Dimensions[a]%2 == 0
 	}
-	if !even || p.batchGroupCount > 1 || len(p.inputDilations) > 0 {
+	// GoMLX's gradient also refuses strides together with kernel dilations (its builder panics).
+	stridedAtrous := anyAbove1(p.strides) && anyAbove1(p.kernelDilations)
+	if (!even && !stridedAtrous) || p.batchGroupCount > 1 || anyAbove1(p.inputDilations) {
 		return orig(node, vjpOutputs, outputShape)
 	}
 	v := vjpOutputs[0]
