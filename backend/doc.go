@@ -71,10 +71,11 @@
 // Graph-level gaps (GoMLX v0.28.1, not a backend's), filled in graph.VJPRegistration by this package's
 // init (vjp.go), so they serve every backend, XLA included:
 //
-//   - no gradient at all for Pad, Clamp (graph.Clip with tensor bounds; ONNX Clip with min/max inputs)
-//     and Rsqrt (batch normalization as (x−μ)·rsqrt(σ²+ε)). Pad: the gradient is v with the edges
-//     removed (Pad with the negated edges) and the interior dropped (strided Slice), the fill value
-//     gets the rest of v's sum; Clamp: v where lo ≤ x ≤ hi, to the bounds elsewhere; Rsqrt: −y³/2.
+//   - no gradient at all for Pad, Clamp (graph.Clip with tensor bounds; ONNX Clip with min/max inputs),
+//     Rsqrt (batch normalization as (x−μ)·rsqrt(σ²+ε)) and Identity (ONNX Identity and Dropout).
+//     Pad: the gradient is v with the edges removed (Pad with the negated edges) and the interior
+//     dropped (strided Slice), the fill value gets the rest of v's sum; Clamp: v where lo ≤ x ≤ hi,
+//     to the bounds elsewhere; Rsqrt: −y³/2; Identity: v.
 //   - convolutions with an even kernel size: GoMLX's input gradient is shifted by one position (its
 //     reverse convolution pads (k−1)/2 twice where k−1 is due) and panics for some paddings; strided
 //     convolutions with kernel dilations: GoMLX's gradient panics (its Convolve builder refuses the
@@ -89,7 +90,7 @@
 //
 // # Tests
 //
-// ops_test.go runs 52 cases of the operator set (Conv at strides 1/2/3, symmetric, asymmetric and
+// ops_test.go runs 53 cases of the operator set (Conv at strides 1/2/3, symmetric, asymmetric and
 // no padding, dilations (also with strides), groups and depthwise, NHWC and NCHW, odd and even sizes
 // and kernels;
 // overlapping, tiling and 'same' max and average pools; batch norm in training and inference; ReLU,

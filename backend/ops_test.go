@@ -175,6 +175,7 @@ func opCases() []opCase {
 		{name: "slice_strided", inputs: [][]int{{3, 8, 7}}, fn: func(in []*Node) *Node {
 			return Slice(in[0], AxisRange(1, 3), AxisRange(1, 8).Stride(2), AxisRange(0, 7).Stride(3))
 		}},
+		{name: "identity_dropout", inputs: [][]int{{3, 5}}, fn: func(in []*Node) *Node { return Tanh(Identity(in[0])) }},
 		{name: "softmax", inputs: [][]int{{3, 6}}, fn: func(in []*Node) *Node { return Softmax(in[0]) }},
 		{name: "logsoftmax", inputs: [][]int{{3, 6}}, fn: func(in []*Node) *Node { return LogSoftmax(in[0]) }},
 	}

@@ -9,9 +9,10 @@ import (
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
 )
 
-// GoMLX v0.28.1 defines no gradient for three operations of the common CNN operator set: Pad (ONNX
+// GoMLX v0.28.1 defines no gradient for four operations of the common CNN operator set: Pad (ONNX
 // Pad, and every model that pads explicitly), Clamp (graph.Clip with tensor bounds, ONNX Clip with
-// min/max inputs) and Rsqrt (batch normalization written as (x-μ)·rsqrt(σ²+ε)). GoMLX looks gradients
+// min/max inputs), Rsqrt (batch normalization written as (x-μ)·rsqrt(σ²+ε)) and Identity (ONNX
+// Identity, Dropout in inference; StopGradient nodes stay excluded). GoMLX looks gradients
 // up in the exported table graph.VJPRegistration, so this package, which every backend path imports,
 // registers them there: a process-wide, graph-level addition that serves every backend.
 //
@@ -23,6 +24,9 @@ func init() {
 		NodeTypePad:   padVJP,
 		NodeTypeClamp: clampVJP,
 		NodeTypeRsqrt: rsqrtVJP,
+		NodeTypeIdentity: func(_ *Node, vjpOutputs []*Node, _ shapes.Shape) []*Node {
+			return []*Node{vjpOutputs[0]}
+		},
 	} {
 		if _, ok := VJPRegistration[t]; !ok {
 			VJPRegistration[t] = vjp
