@@ -119,20 +119,11 @@ func RunSetup1(ctx context.Context, c Common, cfg Setup1Config) (*Setup1Result, 
 
 // setup1Model scores one model.
 func setup1Model(ctx context.Context, c Common, cfg Setup1Config, lm *LoadedModel) (Setup1Model, string, bool, error) {
-	set, err := lm.Set(cfg.Split)
+	fi, err := sampleInputFI(ctx, c, lm, cfg.Split, cfg.Images, cfg.Batch, cfg.Convention)
 	if err != nil {
 		return Setup1Model{}, "", false, err
 	}
-	spec := InputFISpec{Model: lm, Split: cfg.Split, Set: set, Indices: datasets.SampleIndices(set.Len(), cfg.Images, c.Seed, streamExamples),
-		Batch: cfg.Batch, Convention: cfg.Convention}
-	file, err := InputFIPath(c, spec)
-	if err != nil {
-		return Setup1Model{}, "", false, err
-	}
-	rs, complete, err := InputFITable(ctx, c, spec)
-	if err != nil {
-		return Setup1Model{}, "", false, err
-	}
+	set, rs := fi.Set, fi.Rows
 	h, w, ch := set.Dims()
 	m := Setup1Model{Name: lm.Name, Ref: lm.Ref, Dataset: lm.Dataset, Split: cfg.Split, K: lm.K(), H: h, W: w, C: ch, Rows: rs,
 		Bound: SummarizeBound(resultsOf(rs, false), lm.K())}
@@ -141,7 +132,7 @@ func setup1Model(ctx context.Context, c Common, cfg Setup1Config, lm *LoadedMode
 		return Setup1Model{}, "", false, err
 	}
 	m.Top = top
-	return m, c.Shard.Path(file), complete, nil
+	return m, fi.File, fi.Complete, nil
 }
 
 // topImages returns the n rows with the largest value (ties: lower index first) with their pixels.

@@ -130,23 +130,13 @@ func RunSetup3(ctx context.Context, c Common, cfg Setup3Config) (*Setup3Result, 
 			n     int
 			dst   *[]InputFIRow
 		}{{datasets.SplitTrain, cfg.TrainImages, &m.Train}, {datasets.SplitTest, cfg.TestImages, &m.Test}} {
-			set, err := lm.Set(part.split)
+			fi, err := sampleInputFI(ctx, c, lm, part.split, part.n, cfg.Batch, cfg.Convention)
 			if err != nil {
-				return nil, fmt.Errorf("setup3: %s: %w", lm.Name, err)
+				return nil, fmt.Errorf("setup3: %w", err)
 			}
-			spec := InputFISpec{Model: lm, Split: part.split, Set: set, Indices: datasets.SampleIndices(set.Len(), part.n, c.Seed, streamExamples),
-				Batch: cfg.Batch, Convention: cfg.Convention}
-			file, err := InputFIPath(c, spec)
-			if err != nil {
-				return nil, err
-			}
-			rs, complete, err := InputFITable(ctx, c, spec)
-			if err != nil {
-				return nil, fmt.Errorf("setup3: %s: %w", lm.Name, err)
-			}
-			res.Files = append(res.Files, c.Shard.Path(file))
-			res.Complete = res.Complete && complete
-			*part.dst = rs
+			res.Files = append(res.Files, fi.File)
+			res.Complete = res.Complete && fi.Complete
+			*part.dst = fi.Rows
 		}
 		if res.Complete {
 			if err := m.summarize(cfg.Quantiles); err != nil {

@@ -189,18 +189,17 @@ func chooseSetup4Images(ctx context.Context, c Common, cfg Setup4Config, lm *Loa
 	if cfg.Choose == "confidence" {
 		return chooseByConfidence(c, cfg, lm, set)
 	}
-	return chooseByFI(ctx, c, cfg, lm, set)
+	return chooseByFI(ctx, c, cfg, lm)
 }
 
 // chooseByFI picks the largest whole-image FI (f = log π_ŷ) of the Split pool and of the training
 // pool, and the rebuttal scripts' image: correctly classified, FI > 0.6 and π_ŷ > 0.5 (the largest
 // such FI). The FI tables are Setup 3's (the same files: nothing is recomputed after Setup 3).
-func chooseByFI(ctx context.Context, c Common, cfg Setup4Config, lm *LoadedModel, set *datasets.Set) ([]setup4Pick, error) {
+func chooseByFI(ctx context.Context, c Common, cfg Setup4Config, lm *LoadedModel) ([]setup4Pick, error) {
 	batch := DefaultSetup1Config(c.Scale, c.Backend).Batch
-	table := func(split string, s *datasets.Set, n int) ([]InputFIRow, error) {
-		spec := InputFISpec{Model: lm, Split: split, Set: s, Indices: datasets.SampleIndices(s.Len(), n, c.Seed, streamExamples), Batch: batch, Convention: cfg.Convention}
-		rs, _, err := InputFITable(ctx, c, spec)
-		return rs, err
+	table := func(split string, n int) ([]InputFIRow, error) {
+		fi, err := sampleInputFI(ctx, c, lm, split, n, batch, cfg.Convention)
+		return fi.Rows, err
 	}
 	largest := func(rs []InputFIRow, ok func(InputFIRow) bool) int {
 		best := -1
@@ -213,7 +212,7 @@ func chooseByFI(ctx context.Context, c Common, cfg Setup4Config, lm *LoadedModel
 	}
 	everyRow := func(InputFIRow) bool { return true }
 	var out []setup4Pick
-	test, err := table(cfg.Split, set, cfg.Pool)
+	test, err := table(cfg.Split, cfg.Pool)
 	if err != nil {
 		return nil, err
 	}
@@ -226,11 +225,7 @@ func chooseByFI(ctx context.Context, c Common, cfg Setup4Config, lm *LoadedModel
 		out = append(out, setup4Pick{Split: cfg.Split, Why: "rebuttal: correct, FI > 0.6, π > 0.5", Index: test[j].Index, FI: test[j].Pred.FI})
 	}
 	if cfg.Split != datasets.SplitTrain {
-		tset, err := lm.Set(datasets.SplitTrain)
-		if err != nil {
-			return nil, err
-		}
-		train, err := table(datasets.SplitTrain, tset, cfg.TrainPool)
+		train, err := table(datasets.SplitTrain, cfg.TrainPool)
 		if err != nil {
 			return nil, err
 		}
