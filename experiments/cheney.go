@@ -310,11 +310,8 @@ func RunCheney(ctx context.Context, c Common, cfg CheneyConfig) (*CheneyResult, 
 	for _, s := range skipped {
 		c.Logf("cheney: skipping %s: not in the zoo", s)
 	}
-	names := make([]string, len(refs))
-	for i, ref := range refs {
-		names[i] = ModelName(ref)
-	}
-	if err := uniqueNames("cheney", refs); err != nil {
+	names, err := modelNames("cheney", refs)
+	if err != nil {
 		return nil, err
 	}
 	res := &CheneyResult{Config: cfg, Complete: true, Skipped: skipped}

@@ -367,7 +367,7 @@ func runEstimatorModel(ctx context.Context, c Common, b compute.Backend, cfg Est
 			x := append([]float32(nil), P...)
 			for n := 0; n < batch.N(); n++ {
 				dir := estGaussian(rng, per)
-				estScaleTo(dir, mag*estNorm(P[n*per:(n+1)*per]))
+				estScaleTo(dir, mag*condition.Norm(P[n*per:(n+1)*per]))
 				for i := range dir {
 					x[n*per+i] += dir[i]
 				}
@@ -388,7 +388,7 @@ func runEstimatorModel(ctx context.Context, c Common, b compute.Backend, cfg Est
 		biasN := make([]float64, L)
 		for l := 0; l < L; l++ {
 			k := estGaussian(rng, len(w0.Kernels[l]))
-			estScaleTo(k, estNorm(w0.Kernels[l]))
+			estScaleTo(k, condition.Norm(w0.Kernels[l]))
 			op, err := est.OpNorm(l, k)
 			if err != nil {
 				return nil, err
@@ -396,8 +396,8 @@ func runEstimatorModel(ctx context.Context, c Common, b compute.Backend, cfg Est
 			dir.Kernels[l], opRel[l] = k, op/em.Norms[l].Op
 			if w0.Biases[l] != nil {
 				bb := estGaussian(rng, len(w0.Biases[l]))
-				estScaleTo(bb, estNorm(w0.Biases[l]))
-				dir.Biases[l], biasN[l] = bb, estNorm(w0.Biases[l])
+				estScaleTo(bb, condition.Norm(w0.Biases[l]))
+				dir.Biases[l], biasN[l] = bb, condition.Norm(w0.Biases[l])
 			}
 		}
 		for _, mag := range cfg.Magnitudes {
@@ -487,7 +487,7 @@ func runEstimatorModel(ctx context.Context, c Common, b compute.Backend, cfg Est
 							return nil, err
 						}
 						sz.Weight[l] = op / em.Norms[l].Op
-						sz.Bias[l] = estNorm(kd.delta.Biases[l])
+						sz.Bias[l] = condition.Norm(kd.delta.Biases[l])
 					}
 					f, err := est.Run(one, condition.AddWeights(w0, kd.delta), 0)
 					if err != nil {
@@ -545,7 +545,7 @@ func estLocalConditions(b compute.Backend, m *models.Model, batch fisens.Batch) 
 			for _, v := range jac.LogitsOf(n) {
 				zn += v * v
 			}
-			out = append(out, math.Sqrt(math.Max(lmax, 0))*estNorm(sub.X[n*per:(n+1)*per])/math.Sqrt(zn))
+			out = append(out, math.Sqrt(math.Max(lmax, 0))*condition.Norm(sub.X[n*per:(n+1)*per])/math.Sqrt(zn))
 		}
 	}
 	return out, nil
@@ -698,17 +698,9 @@ func estGaussian(rng *rand.Rand, n int) []float32 {
 	return v
 }
 
-func estNorm(v []float32) float64 {
-	var s float64
-	for _, x := range v {
-		s += float64(x) * float64(x)
-	}
-	return math.Sqrt(s)
-}
-
 // estScaleTo rescales v in place to Euclidean norm r.
 func estScaleTo(v []float32, r float64) {
-	n := estNorm(v)
+	n := condition.Norm(v)
 	if n == 0 {
 		return
 	}

@@ -184,17 +184,19 @@ func ModelName(ref string) string {
 	return b.String()
 }
 
-// uniqueNames fails if two model references map to the same file name.
-func uniqueNames(exp string, refs []string) error {
+// modelNames returns the ModelName of every reference, or an error if two references of experiment
+// exp would share one (and so their output files).
+func modelNames(exp string, refs []string) ([]string, error) {
+	names := make([]string, len(refs))
 	seen := map[string]string{}
-	for _, ref := range refs {
+	for i, ref := range refs {
 		n := ModelName(ref)
 		if prev, dup := seen[n]; dup {
-			return fmt.Errorf("%s: models %q and %q would share the output name %q; rename one directory", exp, prev, ref, n)
+			return nil, fmt.Errorf("%s: models %q and %q would share the output name %q; rename one directory", exp, prev, ref, n)
 		}
-		seen[n] = ref
+		seen[n], names[i] = ref, n
 	}
-	return nil
+	return names, nil
 }
 
 // sameDataset compares dataset names loosely ("mnist" = "MNIST"; "mnist (…)" = "mnist").

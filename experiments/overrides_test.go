@@ -1,10 +1,30 @@
 package experiments
 
 import (
+	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 )
+
+// runRegistered runs the registered experiment name with the overrides spec and checks that it
+// wrote files (relative to c.OutDir).
+func runRegistered(t *testing.T, c Common, name, spec string, files ...string) *Report {
+	t.Helper()
+	c.Overrides = MustParseOverrides(spec)
+	rep, err := registered(t, name).Run(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if _, err := os.Stat(filepath.Join(c.OutDir, f)); err != nil {
+			t.Errorf("missing output: %v", err)
+		}
+	}
+	return rep
+}
 
 // registered returns the registered experiment name (its Run applies c.Overrides).
 func registered(t *testing.T, name string) Experiment {

@@ -320,7 +320,10 @@ func RunSetup0(ctx context.Context, c Common, cfg Setup0Config) (*Setup0Result, 
 
 	// The models as trained, and the data they were trained on.
 	orig := make([]*models.Model, len(cfg.Models))
-	names := make([]string, len(cfg.Models))
+	names, err := modelNames("setup0", cfg.Models)
+	if err != nil {
+		return nil, err
+	}
 	dataset, splitSeed := cfg.Dataset, int64(datasets.DefaultSplitSeed)
 	for i, ref := range cfg.Models {
 		lm, err := LoadModel(c, ref, dataset)
@@ -333,10 +336,7 @@ func RunSetup0(ctx context.Context, c Common, cfg Setup0Config) (*Setup0Result, 
 		} else if seed != splitSeed {
 			return nil, fmt.Errorf("setup0: %s was trained with split seed %d, %s with %d: the clean training images would differ", ref, seed, cfg.Models[0], splitSeed)
 		}
-		orig[i], names[i] = lm.Model, ModelName(ref)
-	}
-	if err := uniqueNames("setup0", cfg.Models); err != nil {
-		return nil, err
+		orig[i] = lm.Model
 	}
 	opts := append([]datasets.Option{datasets.WithSplitSeed(splitSeed)}, dataOptions(c, cfg.DataDir)...)
 	train, err := datasets.Load(dataset, datasets.SplitTrain, opts...)

@@ -165,11 +165,8 @@ func RunSetup2(ctx context.Context, c Common, cfg Setup2Config) (*Setup2Result, 
 	}{cfg, c.Seed}); err != nil {
 		return nil, err
 	}
-	names := make([]string, len(cfg.Models))
-	for i, ref := range cfg.Models {
-		names[i] = ModelName(ref)
-	}
-	if err := uniqueNames("setup2", cfg.Models); err != nil {
+	names, err := modelNames("setup2", cfg.Models)
+	if err != nil {
 		return nil, err
 	}
 	res := &Setup2Result{Config: cfg, Complete: true}

@@ -350,31 +350,15 @@ func PerturbValues(kernel, bias []float32, units int, name string, p Perturbatio
 	rngB := seededRand(p.Seed, name, p.Kind.String(), "bias")
 	doK := p.Target != BiasOnly
 	doB := p.Target != KernelOnly && bias != nil
+	// Each variable gets its own draw (and, for noise, its own σ).
+	var perturb func(v []float32, q float64, rng *rand.Rand)
 	switch p.Kind {
 	case SynapseKnockout:
-		if doK {
-			knockout(kernel, p.Q, rngK)
-		}
-		if doB {
-			knockout(bias, p.Q, rngB)
-		}
-		return doK, doB, nil
+		perturb = knockout
 	case Draw:
-		if doK {
-			drawOwn(kernel, p.Q, rngK)
-		}
-		if doB {
-			drawOwn(bias, p.Q, rngB)
-		}
-		return doK, doB, nil
+		perturb = drawOwn
 	case GaussianNoise:
-		if doK {
-			addNoise(kernel, p.Q, rngK)
-		}
-		if doB {
-			addNoise(bias, p.Q, rngB)
-		}
-		return doK, doB, nil
+		perturb = addNoise
 	case NodeKnockout:
 		idx := sampleWithoutReplacement(units, int(math.Floor(p.Q*float64(units))), rngK)
 		for _, u := range idx {
@@ -386,8 +370,16 @@ func PerturbValues(kernel, bias []float32, units int, name string, p Perturbatio
 			}
 		}
 		return true, bias != nil, nil
+	default:
+		return false, false, fmt.Errorf("weights: unknown weight perturbation kind %d", int(p.Kind))
 	}
-	return false, false, fmt.Errorf("weights: unknown weight perturbation kind %d", int(p.Kind))
+	if doK {
+		perturb(kernel, p.Q, rngK)
+	}
+	if doB {
+		perturb(bias, p.Q, rngB)
+	}
+	return doK, doB, nil
 }
 
 // seededRand derives an independent PCG stream from a seed and labels.
