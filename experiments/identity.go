@@ -52,15 +52,10 @@ func DefaultIdentityConfig(scale Scale, backendName string) IdentityConfig {
 
 func (cfg IdentityConfig) check() error {
 	switch {
-	case len(cfg.Models) == 0:
-		return errors.New("identity: Models is empty, want at least one model reference")
 	case cfg.TrainImages < 0 || cfg.TestImages < 0:
 		return fmt.Errorf("identity: TrainImages %d, TestImages %d: want ≥ 0 (0 = all)", cfg.TrainImages, cfg.TestImages)
-	case cfg.Batch < 1:
-		return fmt.Errorf("identity: Batch = %d, want ≥ 1", cfg.Batch)
 	}
-	_, err := ParseConvention(cfg.Convention)
-	return err
+	return checkCommon("identity", cfg.Models, cfg.Batch, cfg.Convention)
 }
 
 // IdentityResult is what the identity experiment gathered.

@@ -68,19 +68,14 @@ func DefaultOnePixelConfig(scale Scale, backendName string) OnePixelConfig {
 
 func (cfg OnePixelConfig) check() error {
 	switch {
-	case len(cfg.Models) == 0:
-		return errors.New("onepixel: Models is empty, want at least one model reference")
 	case cfg.Pool < 0:
 		return fmt.Errorf("onepixel: Pool = %d, want ≥ 0 (0 = all)", cfg.Pool)
 	case cfg.Images < 1:
 		return fmt.Errorf("onepixel: Images = %d, want ≥ 1", cfg.Images)
-	case cfg.Batch < 1:
-		return fmt.Errorf("onepixel: Batch = %d, want ≥ 1", cfg.Batch)
 	case cfg.Split == "":
 		return errors.New("onepixel: Split is empty")
 	}
-	_, err := ParseConvention(cfg.Convention)
-	return err
+	return checkCommon("onepixel", cfg.Models, cfg.Batch, cfg.Convention)
 }
 
 // PixelGuides names the guides of the study, in table order.

@@ -99,3 +99,30 @@ func TestRegisteredRunUsesOverrides(t *testing.T) {
 		t.Fatalf("got %v, want the overridden model named", err)
 	}
 }
+
+func TestCheckCommon(t *testing.T) {
+	if err := checkCommon("x", []string{"zoo:a"}, 1, ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		models      []string
+		batch       int
+		conv, wants string
+	}{{nil, 1, "exact", "x: Models is empty"}, {[]string{"a"}, 0, "exact", "x: Batch = 0"}, {[]string{"a"}, 1, "nope", `x: convention "nope"`}} {
+		if err := checkCommon("x", c.models, c.batch, c.conv); err == nil || !strings.Contains(err.Error(), c.wants) {
+			t.Errorf("%+v: got %v, want %q", c, err, c.wants)
+		}
+	}
+	// The configurations that use it still check their own fields.
+	s1 := DefaultSetup1Config(Quick, "go")
+	s1.TopN = 0
+	if err := s1.check(); err == nil || !strings.Contains(err.Error(), "TopN") {
+		t.Errorf("setup1 TopN 0: %v", err)
+	}
+	for name, err := range map[string]error{"setup1": DefaultSetup1Config(Quick, "go").check(), "setup3": DefaultSetup3Config(Quick, "go").check(),
+		"identity": DefaultIdentityConfig(Quick, "go").check(), "onepixel": DefaultOnePixelConfig(Quick, "go").check()} {
+		if err != nil {
+			t.Errorf("%s defaults: %v", name, err)
+		}
+	}
+}

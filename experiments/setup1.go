@@ -56,19 +56,14 @@ func DefaultSetup1Config(scale Scale, backendName string) Setup1Config {
 
 func (cfg Setup1Config) check() error {
 	switch {
-	case len(cfg.Models) == 0:
-		return errors.New("setup1: Models is empty, want at least one model reference")
 	case cfg.Images < 0:
 		return fmt.Errorf("setup1: Images = %d, want ≥ 0 (0 = all)", cfg.Images)
-	case cfg.Batch < 1:
-		return fmt.Errorf("setup1: Batch = %d, want ≥ 1", cfg.Batch)
 	case cfg.TopN < 1:
 		return fmt.Errorf("setup1: TopN = %d, want ≥ 1", cfg.TopN)
 	case cfg.Split == "":
 		return errors.New("setup1: Split is empty, want train, valid, test or train-full")
 	}
-	_, err := ParseConvention(cfg.Convention)
-	return err
+	return checkCommon("setup1", cfg.Models, cfg.Batch, cfg.Convention)
 }
 
 // Setup1Result is what Setup 1 computed.

@@ -62,12 +62,8 @@ func DefaultSetup3Config(scale Scale, backendName string) Setup3Config {
 
 func (cfg Setup3Config) check() error {
 	switch {
-	case len(cfg.Models) == 0:
-		return errors.New("setup3: Models is empty, want at least one model reference")
 	case cfg.TrainImages < 0 || cfg.TestImages < 0:
 		return fmt.Errorf("setup3: TrainImages %d, TestImages %d: want ≥ 0 (0 = all)", cfg.TrainImages, cfg.TestImages)
-	case cfg.Batch < 1:
-		return fmt.Errorf("setup3: Batch = %d, want ≥ 1", cfg.Batch)
 	case len(cfg.Quantiles) == 0:
 		return errors.New("setup3: Quantiles is empty")
 	}
@@ -79,8 +75,7 @@ func (cfg Setup3Config) check() error {
 	if cfg.XAxis != "" && cfg.XAxis != "true" && cfg.XAxis != "predicted" {
 		return fmt.Errorf("setup3: XAxis %q, want \"true\" or \"predicted\"", cfg.XAxis)
 	}
-	_, err := ParseConvention(cfg.Convention)
-	return err
+	return checkCommon("setup3", cfg.Models, cfg.Batch, cfg.Convention)
 }
 
 // xPredicted reports whether the Manhattan plots' x axis is the predicted class.
