@@ -21,8 +21,8 @@ import (
 	"github.com/fisens/fisens/fisens"
 	"github.com/fisens/fisens/fisens/weights"
 	"github.com/fisens/fisens/internal/progress"
-	"github.com/fisens/fisens/internal/rows"
 	"github.com/fisens/fisens/models"
+	"github.com/fisens/fisens/results"
 	"github.com/fisens/fisens/stats"
 )
 
@@ -281,7 +281,10 @@ type CheneyResult struct {
 // streamCheneyTest is the generator stream of the test subset.
 const streamCheneyTest = 0xc4e7_0001
 
-var cheneyHeader = []string{"layer", "perturbation", "q", "draw", "top1", "top5"}
+var cheneyColumns = []results.Column{results.TextCol("layer"), results.TextCol("perturbation"), results.FloatCol("q"),
+	results.IntCol("draw"), results.FloatCol("top1"), results.FloatCol("top5")}
+
+var cheneyHeader = results.Spec{Columns: cheneyColumns}.Header()
 
 // RunCheney runs the sweep for every model, appending one row per evaluation to the resumable
 // CSV OutDir/cheney/trials-<model>.csv (only c.Shard's trials under --shard).
@@ -426,12 +429,16 @@ func runCheneyModel(ctx context.Context, c Common, b compute.Backend, cfg Cheney
 	if len(layers) == 0 {
 		return nil, fmt.Errorf("no layer of kinds %v (layers: %v)", cfg.LayerKinds, weights.Layers(work.Store()))
 	}
-	path := c.Shard.Path(filepath.Join(dir, "trials-"+name+".csv"))
-	f, err := rows.Open(path, cheneyHeader, "layer", "perturbation", "q", "draw")
+	// The run directory's run.json fingerprints the configuration; the table records what it holds.
+	f, err := openTable(c, filepath.Join(dir, "trials-"+name+".csv"), results.Spec{Columns: cheneyColumns,
+		Key: []string{"layer", "perturbation", "q", "draw"}, Settings: results.Settings{"experiment": "cheney", "model": ref,
+			"dataset": dataset, "test_images": strconv.Itoa(test.Len()), "seed": strconv.FormatInt(c.Seed, 10),
+			"measure": "top-1 and top-5 test accuracy after perturbing one layer's weights"}})
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	path := f.Path()
 	total := 0
 	for _, p := range cfg.Perturbations {
 		total += len(layers) * (len(p.Qs) - 1) * cfg.Draws
@@ -447,8 +454,7 @@ func runCheneyModel(ctx context.Context, c Common, b compute.Backend, cfg Cheney
 				for d := 0; d < cfg.Draws; d++ {
 					idx := index
 					index++
-					key := rows.Key(layer, p.key(), fmtFloat(q), strconv.Itoa(d))
-					if !c.Shard.Owns(idx) || f.Done(key) {
+					if !c.Shard.Owns(idx) || f.Has(layer, p.key(), fmtFloat(q), strconv.Itoa(d)) {
 						bar.Add(1)
 						continue
 					}
@@ -467,7 +473,7 @@ func runCheneyModel(ctx context.Context, c Common, b compute.Backend, cfg Cheney
 					if err != nil {
 						return nil, fmt.Errorf("%s, %s, q = %v, draw %d: %w", layer, p.Name(), q, d, err)
 					}
-					if err := f.Write([]string{layer, p.key(), fmtFloat(q), strconv.Itoa(d), fmtFloat(t1), fmtFloat(t5)}); err != nil {
+					if _, err := f.Append([]string{layer, p.key(), fmtFloat(q), strconv.Itoa(d), fmtFloat(t1), fmtFloat(t5)}); err != nil {
 						return nil, err
 					}
 					cm.Trials++
@@ -478,18 +484,15 @@ func runCheneyModel(ctx context.Context, c Common, b compute.Backend, cfg Cheney
 	}
 	bar.Done()
 	cm.SweepTime = time.Since(t0)
-	if err := f.Close(); err != nil {
-		return nil, err
-	}
 	// Read back every row (this run's and earlier runs').
-	_, recs, err := rows.Read(path)
-	if err != nil {
+	recs := f.Rows()
+	if err := f.Close(); err != nil {
 		return nil, err
 	}
 	type acc struct{ t1, t5 []float64 }
 	got := map[string]*acc{}
 	for _, r := range recs {
-		k := rows.Key(r[0], r[1], r[2])
+		k := r[0] + "\x00" + r[1] + "\x00" + r[2]
 		a := got[k]
 		if a == nil {
 			a = &acc{}
@@ -520,7 +523,7 @@ func runCheneyModel(ctx context.Context, c Common, b compute.Backend, cfg Cheney
 			for qi, q := range p.Qs {
 				pt := CheneyPoint{Q: q, Top1: cm.Base1, Top5: cm.Base5, Draws: 0}
 				if qi > 0 {
-					a := got[rows.Key(layer, p.key(), fmtFloat(q))]
+					a := got[layer+"\x00"+p.key()+"\x00"+fmtFloat(q)]
 					if a == nil || len(a.t1) < cfg.Draws {
 						cm.Complete = false
 						continue

@@ -12,8 +12,8 @@ import (
 	"github.com/fisens/fisens/backend"
 	"github.com/fisens/fisens/datasets"
 	"github.com/fisens/fisens/fisens/weights"
-	"github.com/fisens/fisens/internal/rows"
 	"github.com/fisens/fisens/models"
+	"github.com/fisens/fisens/results"
 )
 
 // A tiny plain conv net for the end-to-end tests of the cheney and estimator experiments:
@@ -213,9 +213,8 @@ func TestCheneyEndToEnd(t *testing.T) {
 	if res2.Models[0].Trials != 0 || res2.Models[0].Layers[0].Curves[0].Points[1].Top1 != m.Layers[0].Curves[0].Points[1].Top1 {
 		t.Errorf("resume recomputed %d trials", res2.Models[0].Trials)
 	}
-	_, recs, err := rows.Read(filepath.Join(out, "cheney", "trials-tiny-chain.csv"))
-	if err != nil || len(recs) != m.Trials {
-		t.Errorf("%d rows in the trials file, want %d (%v)", len(recs), m.Trials, err)
+	if d, err := results.Read(filepath.Join(out, "cheney", "trials-tiny-chain.csv")); err != nil || len(d.Rows) != m.Trials {
+		t.Errorf("trials file: %v, want %d rows", err, m.Trials)
 	}
 	// Another configuration in the same folder is refused.
 	cfg.Draws = 3

@@ -2,19 +2,17 @@ package experiments
 
 import (
 	"context"
-	"encoding/csv"
-	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/fisens/fisens/datasets"
 	"github.com/fisens/fisens/fisens"
 	"github.com/fisens/fisens/internal/progress"
-	"github.com/fisens/fisens/internal/rows"
+	"github.com/fisens/fisens/results"
 )
 
 // Helpers shared by the per-example experiments (Setups 1, 3, 4, the one-pixel study and the
@@ -43,10 +41,14 @@ type InputFISpec struct {
 	Convention string        // "exact" (default) or "authors"
 }
 
+// inputFIColumns are the columns of an input FI table.
+var inputFIColumns = []results.Column{results.IntCol("index"), results.IntCol("source_index"), results.IntCol("label"), results.IntCol("pred"),
+	results.FloatCol("prob_true"), results.FloatCol("fi_true"), results.IntCol("rank_true"), results.FloatCol("bound_true"), results.FloatCol("jacnorm_true"),
+	results.FloatCol("prob_pred"), results.FloatCol("fi_pred"), results.IntCol("rank_pred"), results.FloatCol("bound_pred"), results.FloatCol("jacnorm_pred"),
+	results.FloatCol("softmax_jacnorm"), results.TextCol("shard")}
+
 // inputFIHeader is the CSV header of an input FI table.
-var inputFIHeader = []string{"index", "source_index", "label", "pred",
-	"prob_true", "fi_true", "rank_true", "bound_true", "jacnorm_true",
-	"prob_pred", "fi_pred", "rank_pred", "bound_pred", "jacnorm_pred", "softmax_jacnorm", "shard"}
+var inputFIHeader = results.Spec{Columns: inputFIColumns}.Header()
 
 // ParseConvention parses "exact" ("" too) or "authors".
 func ParseConvention(s string) (fisens.Convention, error) {
@@ -72,88 +74,26 @@ func InputFIPath(c Common, spec InputFISpec) (string, error) {
 	return c.Path(filepath.Join("fi", name+".csv"))
 }
 
-// tableSettings is written next to a results CSV; a resumed run must match it.
-type tableSettings map[string]string
-
-// checkSettings writes the settings file of a results CSV, or checks it against an existing one
-// so that rows computed with other settings are never mixed in.
-func checkSettings(csvPath string, want tableSettings) error {
-	p := csvPath + ".json"
-	if data, err := os.ReadFile(p); err == nil {
-		var got tableSettings
-		if err := json.Unmarshal(data, &got); err != nil {
-			return fmt.Errorf("%s is corrupt (%v): move it and %s away to start over", p, err, csvPath)
-		}
-		for k, v := range want {
-			if got[k] != v {
-				return fmt.Errorf("%s was computed with %s = %q, this run uses %q: use another --out or move the file away",
-					csvPath, k, got[k], v)
-			}
-		}
-		return nil
-	}
-	js, err := json.MarshalIndent(want, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(p, append(js, '\n'), 0o644)
-}
-
-// mergeShards merges the shard files of base (base.shard-i-of-n.csv) into base when a run covers
-// all shards: the merge step of a sharded run, done automatically (`fisens merge` does the same by
-// hand). Shard files are kept; merging twice is harmless (duplicate keys are dropped).
-func mergeShards(c Common, base string, keyCols ...string) error {
-	if c.Shard.N > 1 {
-		return nil
-	}
-	ext := filepath.Ext(base)
-	shards, err := filepath.Glob(strings.TrimSuffix(base, ext) + ".shard-*-of-*" + ext)
-	if err != nil || len(shards) == 0 {
-		return err
-	}
-	inputs := shards
-	if _, err := os.Stat(base); err == nil {
-		inputs = append([]string{base}, shards...)
-	}
-	// Opening each file repairs a torn last line (an interrupted write).
-	for _, in := range inputs {
-		header, err := csvHeader(in)
+// openTable opens this run's part of the results table base (the shard's own file with
+// --shard). A run of the whole table first merges the shard files that sharded runs left
+// (results.MergeShards), so it computes only what no shard did.
+func openTable(c Common, base string, spec results.Spec) (*results.Table, error) {
+	spec.Shard = c.Shard
+	if c.Shard.N <= 1 {
+		n, rows, err := results.MergeShards(base, spec)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		f, err := rows.Open(in, header, keyCols...)
-		if err != nil {
-			return err
-		}
-		if err := f.Close(); err != nil {
-			return err
+		if n > 0 {
+			c.Logf("   merged %d shard file(s) into %s (%d rows)", n, base, rows)
 		}
 	}
-	n, err := rows.Merge(base, inputs, keyCols...)
-	if err != nil {
-		return fmt.Errorf("merging the shard files of %s: %w", base, err)
-	}
-	c.Logf("   merged %d shard file(s) into %s (%d rows)", len(shards), base, n)
-	return nil
-}
-
-// csvHeader reads the first record of a CSV file.
-func csvHeader(path string) ([]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	h, err := csv.NewReader(f).Read()
-	if err != nil {
-		return nil, fmt.Errorf("%s: reading the header: %w", path, err)
-	}
-	return h, nil
+	return results.Open(base, spec)
 }
 
 // fmtF formats a float for a results CSV: the shortest text that reads back as the same float64,
 // so that comparisons made from the files (FI against the odds bound) keep full precision.
-func fmtF(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+func fmtF(v float64) string { return results.FormatFloat(v) }
 
 // InputFITable computes (resuming and sharding) whole-image FI with both objectives for the
 // examples spec.Indices and returns their rows in that order. Results are appended per example to
@@ -188,22 +128,18 @@ func InputFITable(ctx context.Context, c Common, spec InputFISpec) ([]InputFIRow
 	if err != nil {
 		return nil, false, err
 	}
-	settings := tableSettings{"model": lm.Ref, "dataset": lm.Dataset, "split": spec.Split, "input_scale": string(lm.Scale),
-		"form": spec.Form.String(), "convention": conv.String(), "measure": "whole-image input FI, objectives log p(true) and log p(pred)"}
-	if err := mergeShards(c, base, "index"); err != nil {
-		return nil, false, err
-	}
-	path := c.Shard.Path(base)
-	if err := checkSettings(path, settings); err != nil {
-		return nil, false, err
-	}
-	f, err := rows.Open(path, inputFIHeader, "index")
+	spec2 := results.Spec{Columns: inputFIColumns, Key: []string{"index"}, Settings: results.Settings{
+		"model": lm.Ref, "dataset": lm.Dataset, "split": spec.Split, "input_scale": string(lm.Scale),
+		"form": spec.Form.String(), "convention": conv.String(), "measure": "whole-image input FI, objectives log p(true) and log p(pred)"}}
+	f, err := openTable(c, base, spec2)
 	if err != nil {
 		return nil, false, err
 	}
+	defer f.Close()
+	path := f.Path()
 	var todo []int
 	for _, i := range spec.Indices {
-		if c.Shard.Owns(i) && !f.Done(rows.Key(strconv.Itoa(i))) {
+		if c.Shard.Owns(i) && !f.Has(strconv.Itoa(i)) {
 			todo = append(todo, i)
 		}
 	}
@@ -211,20 +147,19 @@ func InputFITable(ctx context.Context, c Common, spec InputFISpec) ([]InputFIRow
 		c.Logf("   %s on %s %s: %d of %d examples to compute (shard %s) → %s", lm.Name, lm.Dataset, spec.Split,
 			len(todo), len(spec.Indices), c.Shard, path)
 		if err := computeInputFI(ctx, c, lm, set, todo, batch, spec.Form, conv, f); err != nil {
-			f.Close()
 			return nil, false, err
 		}
 	}
+	byIndex := make(map[int]InputFIRow, f.Len())
+	for n, rec := range f.Rows() {
+		r, err := parseInputFIRow(rec)
+		if err != nil {
+			return nil, false, fmt.Errorf("%s row %d: %w", path, n+1, err)
+		}
+		byIndex[r.Index] = r
+	}
 	if err := f.Close(); err != nil {
 		return nil, false, err
-	}
-	all, err := ReadInputFI(path)
-	if err != nil {
-		return nil, false, err
-	}
-	byIndex := make(map[int]InputFIRow, len(all))
-	for _, r := range all {
-		byIndex[r.Index] = r
 	}
 	var out []InputFIRow
 	complete := true
@@ -244,7 +179,7 @@ func InputFITable(ctx context.Context, c Common, spec InputFISpec) ([]InputFIRow
 
 // computeInputFI computes the rows of examples todo and appends them to f.
 func computeInputFI(ctx context.Context, c Common, lm *LoadedModel, set *datasets.Set, todo []int, batch int,
-	form fisens.Form, conv fisens.Convention, f *rows.File) error {
+	form fisens.Form, conv fisens.Convention, f *results.Table) error {
 	optTrue := fisens.Options{Objective: fisens.LogProbTrue, Convention: conv}
 	optPred := fisens.Options{Objective: fisens.LogProbPred, Convention: conv}
 	bar := progress.New(c.Progress, "FI "+lm.Name+" "+set.Name(), len(todo))
@@ -264,6 +199,7 @@ func computeInputFI(ctx context.Context, c Common, lm *LoadedModel, set *dataset
 		if err != nil {
 			return fmt.Errorf("%s on %s examples %d..%d: %w", lm.Name, set.Name(), idx[0], idx[n-1], err)
 		}
+		recs := make([][]string, 0, n)
 		for b := 0; b < n; b++ {
 			M := jac.Gram(b, nil, form)
 			z := jac.LogitsOf(b)
@@ -278,9 +214,10 @@ func computeInputFI(ctx context.Context, c Common, lm *LoadedModel, set *dataset
 			rec := []string{strconv.Itoa(idx[b]), strconv.Itoa(set.SourceIndex(idx[b])), strconv.Itoa(rt.Label), strconv.Itoa(rt.Pred),
 				fmtF(rt.Prob), fmtF(rt.FI), strconv.Itoa(rt.Rank), fmtF(rt.Bound), fmtF(rt.JacNorm),
 				fmtF(rp.Prob), fmtF(rp.FI), strconv.Itoa(rp.Rank), fmtF(rp.Bound), fmtF(rp.JacNorm), fmtF(rt.SoftmaxJacNorm), shard}
-			if err := f.Write(rec); err != nil {
-				return err
-			}
+			recs = append(recs, rec)
+		}
+		if _, err := f.Append(recs...); err != nil {
+			return err
 		}
 		bar.Add(n)
 	}
@@ -289,60 +226,40 @@ func computeInputFI(ctx context.Context, c Common, lm *LoadedModel, set *dataset
 
 // ReadInputFI reads an input FI table written by InputFITable (or merged by `fisens merge`).
 func ReadInputFI(path string) ([]InputFIRow, error) {
-	header, recs, err := rows.Read(path)
+	return readTable(path, "an input FI table", inputFIHeader, parseInputFIRow)
+}
+
+// readTable reads the results table at path (key "index" if it records none), checks that it has
+// header, and parses every row.
+func readTable[T any](path, what string, header []string, parse func([]string) (T, error)) ([]T, error) {
+	d, err := results.Read(path, "index")
 	if err != nil {
 		return nil, err
 	}
-	if strings.Join(header, ",") != strings.Join(inputFIHeader, ",") {
-		return nil, fmt.Errorf("%s has header %v, want an input FI table %v", path, header, inputFIHeader)
+	if !slices.Equal(d.Header, header) {
+		return nil, fmt.Errorf("%s has header %v, want %s %v", path, d.Header, what, header)
 	}
-	out := make([]InputFIRow, 0, len(recs))
-	for ln, rec := range recs {
-		p := fieldParser{rec: rec}
-		r := InputFIRow{Index: p.int(0), Source: p.int(1)}
-		label, pred := p.int(2), p.int(3)
-		r.True = fisens.Result{Label: label, Pred: pred, Prob: p.float(4), FI: p.float(5), Rank: p.int(6), Bound: p.float(7),
-			JacNorm: p.float(8), SoftmaxJacNorm: p.float(14)}
-		r.Pred = fisens.Result{Label: pred, Pred: pred, Prob: p.float(9), FI: p.float(10), Rank: p.int(11), Bound: p.float(12),
-			JacNorm: p.float(13), SoftmaxJacNorm: p.float(14)}
-		if p.err != nil {
-			return nil, fmt.Errorf("%s line %d: %w", path, ln+2, p.err)
+	out := make([]T, 0, len(d.Rows))
+	for n, rec := range d.Rows {
+		r, err := parse(rec)
+		if err != nil {
+			return nil, fmt.Errorf("%s row %d: %w", path, n+1, err)
 		}
 		out = append(out, r)
 	}
 	return out, nil
 }
 
-// fieldParser parses CSV fields, remembering the first error.
-type fieldParser struct {
-	rec []string
-	err error
-}
-
-func (p *fieldParser) field(i int) string {
-	if i >= len(p.rec) {
-		if p.err == nil {
-			p.err = fmt.Errorf("row has %d fields, want more than %d", len(p.rec), i)
-		}
-		return "0"
-	}
-	return p.rec[i]
-}
-
-func (p *fieldParser) int(i int) int {
-	v, err := strconv.Atoi(p.field(i))
-	if err != nil && p.err == nil {
-		p.err = fmt.Errorf("field %d: %w", i+1, err)
-	}
-	return v
-}
-
-func (p *fieldParser) float(i int) float64 {
-	v, err := strconv.ParseFloat(p.field(i), 64)
-	if err != nil && p.err == nil {
-		p.err = fmt.Errorf("field %d: %w", i+1, err)
-	}
-	return v
+// parseInputFIRow parses one row of an input FI table.
+func parseInputFIRow(rec []string) (InputFIRow, error) {
+	p := results.Parser{Row: rec}
+	r := InputFIRow{Index: p.Int(0), Source: p.Int(1)}
+	label, pred := p.Int(2), p.Int(3)
+	r.True = fisens.Result{Label: label, Pred: pred, Prob: p.Float(4), FI: p.Float(5), Rank: p.Int(6), Bound: p.Float(7),
+		JacNorm: p.Float(8), SoftmaxJacNorm: p.Float(14)}
+	r.Pred = fisens.Result{Label: pred, Pred: pred, Prob: p.Float(9), FI: p.Float(10), Rank: p.Int(11), Bound: p.Float(12),
+		JacNorm: p.Float(13), SoftmaxJacNorm: p.Float(14)}
+	return r, p.Err
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import (
 	"github.com/fisens/fisens/figures"
 	"github.com/fisens/fisens/fisens"
 	"github.com/fisens/fisens/internal/progress"
-	"github.com/fisens/fisens/internal/rows"
+	"github.com/fisens/fisens/results"
 )
 
 // The one-pixel attack study (beyond the paper, whose Setup 4 shows two examples and no success
@@ -120,14 +120,18 @@ type OnePixelRow struct {
 	Tries                [3]PixelTry // by guide, in PixelGuides order
 }
 
-// onePixelHeader is the per-example CSV header of the study.
-func onePixelHeader() []string {
-	h := []string{"index", "source_index", "label", "prob", "bound"}
+// onePixelColumns are the per-example columns of the study's table.
+func onePixelColumns() []results.Column {
+	c := []results.Column{results.IntCol("index"), results.IntCol("source_index"), results.IntCol("label"), results.FloatCol("prob"), results.FloatCol("bound")}
 	for _, g := range []string{"fi", "jac", "rand"} {
-		h = append(h, g+"_pixel", g+"_fi", g+"_jac", g+"_pred0", g+"_prob0", g+"_pred255", g+"_prob255")
+		c = append(c, results.IntCol(g+"_pixel"), results.FloatCol(g+"_fi"), results.FloatCol(g+"_jac"), results.IntCol(g+"_pred0"),
+			results.FloatCol(g+"_prob0"), results.IntCol(g+"_pred255"), results.FloatCol(g+"_prob255"))
 	}
-	return append(h, "shard")
+	return append(c, results.TextCol("shard"))
 }
+
+// onePixelHeader is the per-example CSV header of the study.
+func onePixelHeader() []string { return results.Spec{Columns: onePixelColumns()}.Header() }
 
 // OnePixelResult is what the study computed.
 type OnePixelResult struct {
@@ -276,43 +280,38 @@ func onePixelModel(ctx context.Context, c Common, cfg OnePixelConfig, conv fisen
 	if err != nil {
 		return m, "", false, err
 	}
-	if err := mergeShards(c, base, "index"); err != nil {
-		return m, "", false, err
-	}
-	path := c.Shard.Path(base)
-	settings := tableSettings{"model": lm.Ref, "dataset": lm.Dataset, "split": cfg.Split, "input_scale": string(lm.Scale),
+	spec := results.Spec{Columns: onePixelColumns(), Key: []string{"index"}, Settings: results.Settings{
+		"model": lm.Ref, "dataset": lm.Dataset, "split": cfg.Split, "input_scale": string(lm.Scale),
 		"convention": conv.String(), "seed": strconv.FormatInt(c.Seed, 10),
-		"measure": "one-pixel attacks: FI / Jacobian-norm / random guide, pixel set to 0 and to 255, objective log p(pred)"}
-	if err := checkSettings(path, settings); err != nil {
-		return m, "", false, err
-	}
-	f, err := rows.Open(path, onePixelHeader(), "index")
+		"measure": "one-pixel attacks: FI / Jacobian-norm / random guide, pixel set to 0 and to 255, objective log p(pred)"}}
+	f, err := openTable(c, base, spec)
 	if err != nil {
 		return m, "", false, err
 	}
+	defer f.Close()
+	path := f.Path()
 	var todo []int
 	for _, i := range picked {
-		if c.Shard.Owns(i) && !f.Done(rows.Key(strconv.Itoa(i))) {
+		if c.Shard.Owns(i) && !f.Has(strconv.Itoa(i)) {
 			todo = append(todo, i)
 		}
 	}
 	if len(todo) > 0 {
 		c.Logf("   %s: one-pixel attacks on %d of %d images → %s", lm.Name, len(todo), len(picked), path)
 		if err := attackImages(ctx, c, cfg, conv, lm, set, todo, f); err != nil {
-			f.Close()
 			return m, "", false, err
 		}
 	}
+	byIndex := map[int]OnePixelRow{}
+	for n, rec := range f.Rows() {
+		r, err := parseOnePixelRow(rec)
+		if err != nil {
+			return m, "", false, fmt.Errorf("%s row %d: %w", path, n+1, err)
+		}
+		byIndex[r.Index] = r
+	}
 	if err := f.Close(); err != nil {
 		return m, "", false, err
-	}
-	all, err := readOnePixel(path)
-	if err != nil {
-		return m, "", false, err
-	}
-	byIndex := map[int]OnePixelRow{}
-	for _, r := range all {
-		byIndex[r.Index] = r
 	}
 	complete := true
 	for _, i := range picked {
@@ -405,7 +404,7 @@ func probOf(z []float32, y int) (pred int, prob float64, err error) {
 }
 
 // attackImages computes and writes the rows of examples todo.
-func attackImages(ctx context.Context, c Common, cfg OnePixelConfig, conv fisens.Convention, lm *LoadedModel, set *datasets.Set, todo []int, f *rows.File) error {
+func attackImages(ctx context.Context, c Common, cfg OnePixelConfig, conv fisens.Convention, lm *LoadedModel, set *datasets.Set, todo []int, f *results.Table) error {
 	h, w, ch := set.Dims()
 	opt := fisens.Options{Objective: fisens.LogProbPred, Convention: conv}
 	hi := 255 * lm.Scale.Factor()
@@ -444,6 +443,7 @@ func attackImages(ctx context.Context, c Common, cfg OnePixelConfig, conv fisens
 			return fmt.Errorf("examples %d..%d: evaluating the attacks: %w", idx[0], idx[len(idx)-1], err)
 		}
 		e := 0
+		recs := make([][]string, 0, len(idx))
 		for b := range idx {
 			r := &rowsOut[b]
 			for g := range r.Tries {
@@ -461,10 +461,10 @@ func attackImages(ctx context.Context, c Common, cfg OnePixelConfig, conv fisens
 				rec = append(rec, strconv.Itoa(t.Pixel), fmtF(t.FI), fmtF(t.Jac), strconv.Itoa(t.Pred[0]), fmtF(t.Prob[0]),
 					strconv.Itoa(t.Pred[1]), fmtF(t.Prob[1]))
 			}
-			rec = append(rec, c.Shard.String())
-			if err := f.Write(rec); err != nil {
-				return err
-			}
+			recs = append(recs, append(rec, c.Shard.String()))
+		}
+		if _, err := f.Append(recs...); err != nil {
+			return err
 		}
 		bar.Add(len(idx))
 	}
@@ -473,29 +473,20 @@ func attackImages(ctx context.Context, c Common, cfg OnePixelConfig, conv fisens
 
 // readOnePixel reads a study CSV.
 func readOnePixel(path string) ([]OnePixelRow, error) {
-	header, recs, err := rows.Read(path)
-	if err != nil {
-		return nil, err
+	return readTable(path, "a one-pixel study table", onePixelHeader(), parseOnePixelRow)
+}
+
+// parseOnePixelRow parses one row of a study table.
+func parseOnePixelRow(rec []string) (OnePixelRow, error) {
+	p := results.Parser{Row: rec}
+	r := OnePixelRow{Index: p.Int(0), Source: p.Int(1), Label: p.Int(2), Prob: p.Float(3), Bound: p.Float(4)}
+	for g := range r.Tries {
+		o := 5 + 7*g
+		r.Tries[g] = PixelTry{Pixel: p.Int(o), FI: p.Float(o + 1), Jac: p.Float(o + 2),
+			Pred: [2]int{p.Int(o + 3), p.Int(o + 5)}, Prob: [2]float64{p.Float(o + 4), p.Float(o + 6)}}
 	}
-	if strings.Join(header, ",") != strings.Join(onePixelHeader(), ",") {
-		return nil, fmt.Errorf("%s has header %v, want a one-pixel study table %v", path, header, onePixelHeader())
-	}
-	out := make([]OnePixelRow, 0, len(recs))
-	for ln, rec := range recs {
-		p := fieldParser{rec: rec}
-		r := OnePixelRow{Index: p.int(0), Source: p.int(1), Label: p.int(2), Prob: p.float(3), Bound: p.float(4)}
-		for g := range r.Tries {
-			o := 5 + 7*g
-			r.Tries[g] = PixelTry{Pixel: p.int(o), FI: p.float(o + 1), Jac: p.float(o + 2),
-				Pred: [2]int{p.int(o + 3), p.int(o + 5)}, Prob: [2]float64{p.float(o + 4), p.float(o + 6)}}
-		}
-		r.MaxFI = r.Tries[0].FI
-		if p.err != nil {
-			return nil, fmt.Errorf("%s line %d: %w", path, ln+2, p.err)
-		}
-		out = append(out, r)
-	}
-	return out, nil
+	r.MaxFI = r.Tries[0].FI
+	return r, p.Err
 }
 
 // valueNames are the column groups of the study's table and chart.

@@ -19,8 +19,8 @@ import (
 	"github.com/fisens/fisens/figures"
 	"github.com/fisens/fisens/fisens"
 	"github.com/fisens/fisens/internal/progress"
-	"github.com/fisens/fisens/internal/rows"
 	"github.com/fisens/fisens/models"
+	"github.com/fisens/fisens/results"
 	"github.com/fisens/fisens/stats"
 )
 
@@ -145,8 +145,8 @@ func (cfg Setup0Config) check() error {
 		return fmt.Errorf("setup0: BatchSize %d, FIBatch %d: want ≥ 1", cfg.BatchSize, cfg.FIBatch)
 	case cfg.FitTarget < 0 || cfg.FitTarget > 1 || (cfg.FitTarget > 0 && cfg.MaxEpochs < cfg.Epochs):
 		return fmt.Errorf("setup0: FitTarget %g, MaxEpochs %d: want a fraction in [0, 1] and MaxEpochs ≥ Epochs (%d)", cfg.FitTarget, cfg.MaxEpochs, cfg.Epochs)
-	case !(cfg.AuthorsEps > 0):
-		return fmt.Errorf("setup0: AuthorsEps %g, want > 0", cfg.AuthorsEps)
+	case !(cfg.AuthorsEps > 0) || math.IsInf(cfg.AuthorsEps, 1):
+		return fmt.Errorf("setup0: AuthorsEps %g, want a finite value > 0", cfg.AuthorsEps)
 	}
 	return nil
 }
@@ -555,9 +555,14 @@ func fineTunedEpochs(dir string) int {
 	return 0
 }
 
+// setup0Columns are the columns of the per-image score files.
+var setup0Columns = []results.Column{results.TextCol("set"), results.IntCol("index"), results.IntCol("source_index"),
+	results.IntCol("label"), results.IntCol("pred"), results.FloatCol("prob"), results.FloatCol("bound"), results.FloatCol("fi"),
+	results.IntCol("rank"), results.FloatCol("fi_authors"), results.IntCol("rank_authors"), results.FloatCol("jac_norm"),
+	results.FloatCol("softmax_jac_norm"), results.FloatCol("min_prob")}
+
 // setup0Header is the header of the per-image score files.
-var setup0Header = []string{"set", "index", "source_index", "label", "pred", "prob", "bound", "fi", "rank",
-	"fi_authors", "rank_authors", "jac_norm", "softmax_jac_norm", "min_prob"}
+var setup0Header = results.Spec{Columns: setup0Columns}.Header()
 
 // scoreSetup0 scores the clean images neg (indices into pool) and every training outlier with
 // the fine-tuned model m, appending rows to the shard's CSV; it returns every score in the file
@@ -581,19 +586,19 @@ func scoreSetup0(ctx context.Context, c Common, b compute.Backend, m *models.Mod
 		}
 		return "clean"
 	}
-	key := func(u unit) string { return rows.Key(setName(u), strconv.Itoa(u.index)) }
-	if err := mergeShards(c, base, "set", "index"); err != nil {
-		return nil, false, err
-	}
-	path := c.Shard.Path(base)
-	f, err := rows.Open(path, setup0Header, "set", "index")
+	key := func(u unit) []string { return []string{setName(u), strconv.Itoa(u.index)} }
+	// The run directory's run.json fingerprints the configuration; the table records what it holds.
+	f, err := openTable(c, base, results.Spec{Columns: setup0Columns, Key: []string{"set", "index"}, Settings: results.Settings{
+		"experiment": "setup0", "model": name, "authors_eps": fmtF(cfg.AuthorsEps),
+		"measure": "whole-image input FI of the fine-tuned model, log p(true), exact and authors' conventions"}})
 	if err != nil {
 		return nil, false, err
 	}
 	defer f.Close()
+	path := f.Path()
 	var todo []unit
 	for k, u := range units {
-		if c.Shard.Owns(k) && !f.Done(key(u)) {
+		if c.Shard.Owns(k) && !f.Has(key(u)...) {
 			todo = append(todo, u)
 		}
 	}
@@ -643,95 +648,55 @@ func scoreSetup0(ctx context.Context, c Common, b compute.Backend, m *models.Mod
 			if err != nil {
 				return nil, false, err
 			}
+			recs := make([][]string, len(batch))
 			for j, u := range batch {
 				r := ex[j]
-				rec := []string{setName(u), strconv.Itoa(u.index), strconv.Itoa(sources[j]), strconv.Itoa(r.Label), strconv.Itoa(r.Pred),
+				recs[j] = []string{setName(u), strconv.Itoa(u.index), strconv.Itoa(sources[j]), strconv.Itoa(r.Label), strconv.Itoa(r.Pred),
 					fmtFloat(r.Prob), fmtFloat(r.Bound), fmtFloat(r.FI), strconv.Itoa(r.Rank),
 					fmtFloat(au[j].FI), strconv.Itoa(au[j].Rank), fmtFloat(r.JacNorm), fmtFloat(r.SoftmaxJacNorm), fmtFloat(minProb(jac.LogitsOf(j)))}
-				if err := f.Write(rec); err != nil {
-					return nil, false, err
-				}
+			}
+			if _, err := f.Append(recs...); err != nil {
+				return nil, false, err
 			}
 			bar.Add(len(batch))
 		}
 		bar.Done()
 	}
-	// Read back everything the file holds (earlier sessions included).
-	_, recs, err := rows.Read(path)
-	if err != nil {
-		return nil, false, err
-	}
-	byKey := make(map[string]Setup0Score, len(recs))
-	for n, rec := range recs {
-		s, err := parseSetup0Row(rec)
-		if err != nil {
-			return nil, false, fmt.Errorf("%s, row %d: %w", path, n+2, err)
-		}
-		byKey[key(unit{s.Outlier, s.Index})] = s
-	}
+	// Read back everything the table holds (earlier sessions included).
 	out := make([]Setup0Score, 0, len(units))
 	for _, u := range units {
-		if s, ok := byKey[key(u)]; ok {
+		if rec := f.Row(key(u)...); rec != nil {
+			s, err := parseSetup0Row(rec)
+			if err != nil {
+				return nil, false, fmt.Errorf("%s, %s %d: %w", path, setName(u), u.index, err)
+			}
 			out = append(out, s)
 		}
+	}
+	if err := f.Close(); err != nil {
+		return nil, false, err
 	}
 	return out, len(out) == len(units), nil
 }
 
 func parseSetup0Row(rec []string) (Setup0Score, error) {
-	p := rowParser{rec: rec}
+	p := results.Parser{Row: rec}
 	var s Setup0Score
-	switch rec[0] {
+	switch p.Text(0) {
 	case "clean":
 	case "outlier":
 		s.Outlier = true
 	default:
-		return s, fmt.Errorf("set %q, want clean or outlier", rec[0])
+		return s, fmt.Errorf("set %q, want clean or outlier", p.Text(0))
 	}
-	s.Index, s.Source, s.Label, s.Pred = p.int(1), p.int(2), p.int(3), p.int(4)
-	s.Prob, s.Bound, s.FI, s.Rank = p.float(5), p.float(6), p.float(7), p.int(8)
-	s.AuthorsFI, s.AuthorsRank, s.JacNorm, s.SoftmaxJacNorm, s.MinProb = p.float(9), p.int(10), p.float(11), p.float(12), p.float(13)
-	return s, p.err
+	s.Index, s.Source, s.Label, s.Pred = p.Int(1), p.Int(2), p.Int(3), p.Int(4)
+	s.Prob, s.Bound, s.FI, s.Rank = p.Float(5), p.Float(6), p.Float(7), p.Int(8)
+	s.AuthorsFI, s.AuthorsRank, s.JacNorm, s.SoftmaxJacNorm, s.MinProb = p.Float(9), p.Int(10), p.Float(11), p.Float(12), p.Float(13)
+	return s, p.Err
 }
 
-// rowParser parses the cells of a results row, keeping the first error.
-type rowParser struct {
-	rec []string
-	err error
-}
-
-func (p *rowParser) int(i int) int {
-	if p.err != nil {
-		return 0
-	}
-	if i >= len(p.rec) {
-		p.err = fmt.Errorf("row has %d cells, want at least %d", len(p.rec), i+1)
-		return 0
-	}
-	v, err := strconv.Atoi(p.rec[i])
-	if err != nil {
-		p.err = fmt.Errorf("cell %d: %w", i+1, err)
-	}
-	return v
-}
-
-func (p *rowParser) float(i int) float64 {
-	if p.err != nil {
-		return 0
-	}
-	if i >= len(p.rec) {
-		p.err = fmt.Errorf("row has %d cells, want at least %d", len(p.rec), i+1)
-		return 0
-	}
-	v, err := strconv.ParseFloat(p.rec[i], 64)
-	if err != nil {
-		p.err = fmt.Errorf("cell %d: %w", i+1, err)
-	}
-	return v
-}
-
-// fmtFloat writes a float64 so that it reads back exactly.
-func fmtFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+// fmtFloat writes a float64 so that it reads back exactly (as fmtF).
+func fmtFloat(v float64) string { return results.FormatFloat(v) }
 
 // AtBound reports whether FI attains the odds bound (1 − π_y)/π_y to a relative 1e-6 (SPEC A.3:
 // equality holds when the rank is K − 1; numerically also when the dropped directions belong to

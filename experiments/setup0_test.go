@@ -2,6 +2,7 @@ package experiments
 
 import (
 	"context"
+	"encoding/csv"
 	"fmt"
 	"math"
 	"os"
@@ -16,7 +17,6 @@ import (
 	"github.com/fisens/fisens/backend"
 	"github.com/fisens/fisens/datasets"
 	"github.com/fisens/fisens/fisens"
-	"github.com/fisens/fisens/internal/rows"
 	"github.com/fisens/fisens/models"
 	"github.com/fisens/fisens/models/ops"
 	"github.com/fisens/fisens/results"
@@ -253,11 +253,11 @@ func TestSetup0EndToEnd(t *testing.T) {
 	// Resuming: drop some rows, run again; the fine-tuned checkpoint is reused and the recomputed
 	// rows equal the first ones.
 	path := filepath.Join(out, "setup0", "scores-tiny-a.csv")
-	header, recs, err := rows.Read(path)
+	d, err := results.Read(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	truncateRows(t, path, header, recs[:25])
+	truncateRows(t, path, d.Header, d.Rows[:25])
 	res2, err := RunSetup0(context.Background(), c, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -321,19 +321,11 @@ func TestSetup0EndToEnd(t *testing.T) {
 // truncateRows rewrites a results file with only the given rows.
 func truncateRows(t *testing.T, path string, header []string, recs [][]string) {
 	t.Helper()
-	if err := os.Remove(path); err != nil {
-		t.Fatal(err)
-	}
-	f, err := rows.Open(path, header, header[0], header[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range recs {
-		if err := f.Write(r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := f.Close(); err != nil {
+	var b strings.Builder
+	w := csv.NewWriter(&b)
+	w.Write(header)
+	w.WriteAll(recs)
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -16,7 +16,7 @@ import (
 	"github.com/fisens/fisens/figures"
 	"github.com/fisens/fisens/fisens"
 	"github.com/fisens/fisens/internal/progress"
-	"github.com/fisens/fisens/internal/rows"
+	"github.com/fisens/fisens/results"
 	"github.com/fisens/fisens/stats"
 )
 
@@ -80,8 +80,8 @@ func (cfg Setup2Config) check() error {
 		return fmt.Errorf("setup2: Images %d, want ≥ 0 (0 = all)", cfg.Images)
 	case cfg.Form != fisens.Additive && cfg.Form != fisens.Scaling:
 		return fmt.Errorf("setup2: Form %d, want fisens.Additive or fisens.Scaling", cfg.Form)
-	case cfg.Authors && !(cfg.AuthorsEps > 0):
-		return fmt.Errorf("setup2: AuthorsEps %g, want > 0", cfg.AuthorsEps)
+	case cfg.Authors && (!(cfg.AuthorsEps > 0) || math.IsInf(cfg.AuthorsEps, 1)):
+		return fmt.Errorf("setup2: AuthorsEps %g, want a finite value > 0", cfg.AuthorsEps)
 	}
 	return nil
 }
@@ -142,8 +142,12 @@ type Setup2Result struct {
 	Complete bool
 }
 
-var setup2Header = []string{"index", "group", "source_index", "label", "layer", "kind", "params", "pred", "prob", "bound",
-	"fi", "rank", "jac_norm", "fi_authors", "rank_authors", "min_prob"}
+var setup2Columns = []results.Column{results.IntCol("index"), results.TextCol("group"), results.IntCol("source_index"),
+	results.IntCol("label"), results.TextCol("layer"), results.TextCol("kind"), results.IntCol("params"), results.IntCol("pred"),
+	results.FloatCol("prob"), results.FloatCol("bound"), results.FloatCol("fi"), results.IntCol("rank"), results.FloatCol("jac_norm"),
+	results.FloatCol("fi_authors"), results.IntCol("rank_authors"), results.FloatCol("min_prob")}
+
+var setup2Header = results.Spec{Columns: setup2Columns}.Header()
 
 // RunSetup2 computes, for every model and image, the FI of each trainable layer and of all
 // parameters, appending rows to the resumable CSVs OutDir/setup2/param-fi-<model>.csv (only
@@ -219,18 +223,20 @@ func runSetup2Model(ctx context.Context, c Common, cfg Setup2Config, ref, name, 
 	}
 	idx := datasets.SampleIndices(train.Len(), cfg.Images, c.Seed, streamSetup2Images)
 	base := filepath.Join(dir, "param-fi-"+name+".csv")
-	if err := mergeShards(c, base, "index", "group"); err != nil {
-		return nil, err
+	settings := results.Settings{"experiment": "setup2", "model": ref, "dataset": dataset, "form": cfg.Form.String(),
+		"measure": "parameter FI per layer and of all parameters, log p(true), exact convention (and the authors')"}
+	if cfg.Authors {
+		settings["authors_eps"] = fmtF(cfg.AuthorsEps)
 	}
-	path := c.Shard.Path(base)
-	f, err := rows.Open(path, setup2Header, "index", "group")
+	f, err := openTable(c, base, results.Spec{Columns: setup2Columns, Key: []string{"index", "group"}, Settings: settings})
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	path := f.Path()
 	var todo []int
 	for u, i := range idx {
-		if c.Shard.Owns(u) && !f.Done(rows.Key(strconv.Itoa(i), "all")) {
+		if c.Shard.Owns(u) && !f.Has(strconv.Itoa(i), "all") {
 			todo = append(todo, i)
 		}
 	}
@@ -266,15 +272,15 @@ func runSetup2Model(ctx context.Context, c Common, cfg Setup2Config, ref, name, 
 				return nil, fmt.Errorf("image %d (authors' convention): %w", i, err)
 			}
 		}
-		write := func(group, layer, kind string, params int, r fisens.Result, a *fisens.Result) error {
-			if f.Done(rows.Key(strconv.Itoa(i), group)) {
-				return nil
-			}
+		// The image's rows are one unit (one write; rows of an interrupted earlier write are
+		// skipped); "all" goes last: it marks the image done.
+		var recs [][]string
+		row := func(group, layer, kind string, params int, r fisens.Result, a *fisens.Result) {
 			afi, arank := "NaN", "-1"
 			if a != nil {
 				afi, arank = fmtFloat(a.FI), strconv.Itoa(a.Rank)
 			}
-			return f.Write([]string{strconv.Itoa(i), group, strconv.Itoa(train.SourceIndex(i)), strconv.Itoa(r.Label), layer, kind,
+			recs = append(recs, []string{strconv.Itoa(i), group, strconv.Itoa(train.SourceIndex(i)), strconv.Itoa(r.Label), layer, kind,
 				strconv.Itoa(params), strconv.Itoa(r.Pred), fmtFloat(r.Prob), fmtFloat(r.Bound), fmtFloat(r.FI), strconv.Itoa(r.Rank),
 				fmtFloat(r.JacNorm), afi, arank, mp})
 		}
@@ -283,48 +289,43 @@ func runSetup2Model(ctx context.Context, c Common, cfg Setup2Config, ref, name, 
 			if au != nil {
 				a = &au.PerGroup[k]
 			}
-			if err := write(strconv.Itoa(l.Index), l.Name, l.Kind, l.Params, ex.PerGroup[k], a); err != nil {
-				return nil, err
-			}
+			row(strconv.Itoa(l.Index), l.Name, l.Kind, l.Params, ex.PerGroup[k], a)
 		}
 		var a *fisens.Result
 		if au != nil {
 			a = &au.All
 		}
-		// The "all" row goes last: it marks the image done.
-		if err := write("all", "all", "all", sm.Params, ex.All, a); err != nil {
+		row("all", "all", "all", sm.Params, ex.All, a)
+		if _, err := f.Append(recs...); err != nil {
 			return nil, err
 		}
 		bar.Add(1)
 	}
 	bar.Done()
-	sm.Images, sm.Complete, err = readSetup2(path, idx, len(layers))
+	sm.Images, sm.Complete, err = readSetup2(path, f.Rows(), idx, len(layers))
 	if err != nil {
 		return nil, err
 	}
-	return sm, nil
+	return sm, f.Close()
 }
 
-// readSetup2 reads a model's result file back: the complete images among idx, in idx order.
-func readSetup2(path string, idx []int, nLayers int) ([]Setup2Image, bool, error) {
-	_, recs, err := rows.Read(path)
-	if err != nil {
-		return nil, false, err
-	}
+// readSetup2 reads a model's result rows (of the table at path) back: the complete images among
+// idx, in idx order.
+func readSetup2(path string, recs [][]string, idx []int, nLayers int) ([]Setup2Image, bool, error) {
 	byIndex := map[int]*Setup2Image{}
 	seen := map[int]int{}
 	for n, rec := range recs {
-		p := rowParser{rec: rec}
-		i := p.int(0)
-		fi := Setup2FI{FI: p.float(10), Rank: p.int(11), JacNorm: p.float(12), AuthorsFI: p.float(13), AuthorsRank: p.int(14)}
+		p := results.Parser{Row: rec}
+		i := p.Int(0)
+		fi := Setup2FI{FI: p.Float(10), Rank: p.Int(11), JacNorm: p.Float(12), AuthorsFI: p.Float(13), AuthorsRank: p.Int(14)}
 		img := byIndex[i]
-		if img == nil && p.err == nil {
-			img = &Setup2Image{Index: i, Source: p.int(2), Label: p.int(3), Pred: p.int(7), Prob: p.float(8), Bound: p.float(9),
-				MinProb: p.float(15), Layers: make([]Setup2FI, nLayers)}
+		if img == nil && p.Err == nil {
+			img = &Setup2Image{Index: i, Source: p.Int(2), Label: p.Int(3), Pred: p.Int(7), Prob: p.Float(8), Bound: p.Float(9),
+				MinProb: p.Float(15), Layers: make([]Setup2FI, nLayers)}
 			byIndex[i] = img
 		}
-		if p.err != nil {
-			return nil, false, fmt.Errorf("%s, row %d: %w", path, n+2, p.err)
+		if p.Err != nil {
+			return nil, false, fmt.Errorf("%s, row %d: %w", path, n+1, p.Err)
 		}
 		if len(rec) > 1 && rec[1] == "all" {
 			img.All = fi
@@ -333,7 +334,7 @@ func readSetup2(path string, idx []int, nLayers int) ([]Setup2Image, bool, error
 		}
 		k, err := strconv.Atoi(rec[1])
 		if err != nil || k < 0 || k >= nLayers {
-			return nil, false, fmt.Errorf("%s, row %d: group %q, want \"all\" or a layer index below %d (a file of another model?)", path, n+2, rec[1], nLayers)
+			return nil, false, fmt.Errorf("%s, row %d: group %q, want \"all\" or a layer index below %d (a file of another model?)", path, n+1, rec[1], nLayers)
 		}
 		img.Layers[k] = fi
 	}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/fisens/fisens/datasets"
 	"github.com/fisens/fisens/fisens"
-	"github.com/fisens/fisens/internal/rows"
 	"github.com/fisens/fisens/results"
 )
 
@@ -124,11 +123,12 @@ func TestSetup2EndToEnd(t *testing.T) {
 
 	// Resuming: an image whose "all" row is missing is recomputed (its layer rows are kept).
 	path := filepath.Join(out, "setup2", "param-fi-tiny-a.csv")
-	header, recs, err := rows.Read(path)
+	d, err := results.Read(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	truncateRows(t, path, header, recs[:len(recs)-3]) // the last image loses its "all" row and 2 layers
+	recs := d.Rows
+	truncateRows(t, path, d.Header, recs[:len(recs)-3]) // the last image loses its "all" row and 2 layers
 	res2, err := RunSetup2(context.Background(), c, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -139,8 +139,8 @@ func TestSetup2EndToEnd(t *testing.T) {
 			t.Errorf("resumed image %d: FI %g / %g, first run %g / %g", img.Index, img.All.FI, img.Layers[4].FI, ref.All.FI, ref.Layers[4].FI)
 		}
 	}
-	if _, recs2, _ := rows.Read(path); len(recs2) != len(recs) {
-		t.Errorf("resumed file has %d rows, want %d", len(recs2), len(recs))
+	if d2, err := results.Read(path); err != nil || len(d2.Rows) != len(recs) {
+		t.Errorf("resumed file: %v, want %d rows", err, len(recs))
 	}
 }
 

@@ -83,8 +83,8 @@ func (cfg Setup4Config) check() error {
 		return errors.New("setup4: Scales is empty, want odd patch sizes such as 1, 3, 5, 7")
 	case cfg.Split == "":
 		return errors.New("setup4: Split is empty")
-	case cfg.AuthorsEps < 0:
-		return fmt.Errorf("setup4: AuthorsEps = %g, want ≥ 0 (0: no authors' maps)", cfg.AuthorsEps)
+	case !(cfg.AuthorsEps >= 0) || math.IsInf(cfg.AuthorsEps, 1):
+		return fmt.Errorf("setup4: AuthorsEps = %g, want a finite value ≥ 0 (0: no authors' maps)", cfg.AuthorsEps)
 	case cfg.TrainPool < 0:
 		return fmt.Errorf("setup4: TrainPool = %d, want ≥ 0 (0 = all)", cfg.TrainPool)
 	case cfg.Choose != "" && cfg.Choose != "fi" && cfg.Choose != "confidence":

@@ -124,6 +124,9 @@ func (m *Model) variableSpecs() ([]varSpec, error) {
 // state) to dir, creating it if needed and replacing a model saved there before. The write goes to
 // a temporary sibling directory first, so an interruption never leaves a half-written model.
 func (m *Model) Save(dir string) error {
+	if m.cfg.ONNX != nil {
+		return fmt.Errorf("models: saving to %s: the model comes from the ONNX file %s, which is its saved form (fisens does not write ONNX)", dir, m.cfg.ONNX.File)
+	}
 	specs, err := m.variableSpecs()
 	if err != nil {
 		return err
@@ -196,13 +199,17 @@ func writeModelDir(dir string, cfg Config, store *model.Store, extra map[string]
 }
 
 // Load loads a saved model. ref is "zoo:NAME" (a model of the embedded zoo, see Zoo), a model
-// directory written by (*Model).Save, or a training directory written by Train (its best-validation
-// model, in DIR/best, is loaded).
+// directory written by (*Model).Save, a training directory written by Train (its best-validation
+// model, in DIR/best, is loaded), or an ONNX file (a path ending in .onnx: LoadONNX with the
+// options of its sidecar PATH.json, if any).
 //
 // Loading checks that the checkpoint matches the architecture recorded in model.json: every
 // variable present with the right shape and dtype, no foreign variable. A missing or corrupt file
 // gives an error naming it.
 func Load(ref string) (*Model, error) {
+	if IsONNXRef(ref) {
+		return LoadONNX(ref, ONNXOptions{})
+	}
 	fsys, dir, name, err := resolveRef(ref)
 	if err != nil {
 		return nil, err
@@ -228,6 +235,9 @@ func Load(ref string) (*Model, error) {
 // LoadWeights replaces the model's variable values with those of a saved model (same reference forms
 // as Load). The saved model must have the same architecture, input shape and number of classes.
 func (m *Model) LoadWeights(ref string) error {
+	if m.cfg.ONNX != nil || IsONNXRef(ref) {
+		return fmt.Errorf("models: LoadWeights: ONNX models are loaded whole with Load/LoadONNX (%s)", ref)
+	}
 	fsys, dir, name, err := resolveRef(ref)
 	if err != nil {
 		return err
@@ -513,6 +523,13 @@ func (m *Model) setValues(values map[string]*tensors.Tensor, name string, withSt
 // LoadConfig returns the Config of a saved model (same reference forms as Load) without loading its
 // variables.
 func LoadConfig(ref string) (Config, error) {
+	if IsONNXRef(ref) {
+		m, err := LoadONNX(ref, ONNXOptions{})
+		if err != nil {
+			return Config{}, err
+		}
+		return m.Config(), nil
+	}
 	fsys, dir, name, err := resolveRef(ref)
 	if err != nil {
 		return Config{}, err
@@ -523,6 +540,12 @@ func LoadConfig(ref string) (Config, error) {
 // TrainedOn returns the dataset and split seed a saved model was trained on, from the zoo manifest
 // or the training directory's best/training.json; ok is false when the model does not record them.
 func TrainedOn(ref string) (dataset string, splitSeed int64, ok bool) {
+	if IsONNXRef(ref) {
+		if s := onnxSidecar(ref); s != nil && s.Dataset != "" {
+			return s.Dataset, s.SplitSeed, true
+		}
+		return "", 0, false
+	}
 	if zname, isZoo := strings.CutPrefix(ref, ZooPrefix); isZoo {
 		e, err := ZooEntry(zname)
 		if err != nil || e.Dataset == "" {

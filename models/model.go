@@ -20,6 +20,8 @@ type Config struct {
 	Dropout    float64 `json:"dropout"`     // dropout rate after ReLUs (paper: 0.2); 0 disables
 	L2         float64 `json:"l2"`          // L2 weight decay (paper: 1e-4)
 	Seed       int64   `json:"seed"`        // initialisation seed
+	// ONNX records how a model loaded from an ONNX file was read (LoadONNX); nil for Go-defined models.
+	ONNX *ONNXInfo `json:"onnx,omitempty"`
 }
 
 // Builder builds a family member's logits [B, K] from x [B, H, W, C] inside scope.

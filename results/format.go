@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -193,7 +194,7 @@ func parse(data []byte, s schema, name string, allowTorn bool) (*parsed, error) 
 		}
 		k := s.keyOf(rec)
 		if j, ok := p.index[k]; ok {
-			if !equalRows(p.rows[j], rec) {
+			if !slices.Equal(p.rows[j], rec) {
 				return nil, fmt.Errorf("%w: %s lines %d and %d: two different rows for %s", ErrCorrupt, name, p.lines[j], line, s.showKey(rec))
 			}
 			continue
@@ -203,18 +204,6 @@ func parse(data []byte, s schema, name string, allowTorn bool) (*parsed, error) 
 		p.lines = append(p.lines, line)
 	}
 	return p, nil
-}
-
-func equalRows(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // compareKeys orders rows by their key columns, each compared as numbers when both parse, else

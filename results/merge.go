@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -112,11 +113,11 @@ func Merge(out string, inputs []string, opt MergeOptions) (int, error) {
 	var from string // the input that recorded key and settings
 	for _, in := range ins {
 		d := in.d
-		if !equalRows(d.Header, first.Header) {
+		if !slices.Equal(d.Header, first.Header) {
 			return 0, fmt.Errorf("%w: %s has columns %v, %s has %v", ErrCorrupt, in.path, d.Header, ins[0].path, first.Header)
 		}
 		if d.Kinds != nil {
-			if kinds != nil && !equalKinds(kinds, d.Kinds) {
+			if kinds != nil && !slices.Equal(kinds, d.Kinds) {
 				return 0, fmt.Errorf("%w: %s and %s record different column kinds", ErrCorrupt, from, in.path)
 			}
 			kinds = d.Kinds
@@ -131,7 +132,7 @@ func Merge(out string, inputs []string, opt MergeOptions) (int, error) {
 			}
 		}
 		if d.Key != nil && !d.legacy {
-			if key != nil && !equalRows(key, d.Key) {
+			if key != nil && !slices.Equal(key, d.Key) {
 				return 0, fmt.Errorf("%w: %s has key %v, another input %v", ErrCorrupt, in.path, d.Key, key)
 			}
 			key = d.Key
@@ -145,7 +146,7 @@ func Merge(out string, inputs []string, opt MergeOptions) (int, error) {
 	}
 	if key == nil {
 		key = opt.Key
-	} else if opt.Key != nil && !equalRows(opt.Key, key) {
+	} else if opt.Key != nil && !slices.Equal(opt.Key, key) {
 		return 0, fmt.Errorf("results: key %v given, but the tables record key %v (leave the key out)", opt.Key, key)
 	}
 	if len(key) == 0 {
@@ -193,7 +194,7 @@ func Merge(out string, inputs []string, opt MergeOptions) (int, error) {
 			}
 			k := s.keyOf(r)
 			if o, ok := seen[k]; ok {
-				if !equalRows(o.row, r) {
+				if !slices.Equal(o.row, r) {
 					return 0, fmt.Errorf("%w: two different rows for %s: %s has %v, %s has %v",
 						ErrCorrupt, s.showKey(r), o.path, o.row, in.path, r)
 				}
@@ -261,18 +262,6 @@ func MergeShards(base string, spec Spec) (shards, rows int, err error) {
 		return 0, 0, fmt.Errorf("merging the shard files of %s: %w", base, err)
 	}
 	return shards, n, nil
-}
-
-func equalKinds(a, b []Kind) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func showDiff(a, b Settings, fields []string) string {

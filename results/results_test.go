@@ -494,3 +494,16 @@ func TestShardPaths(t *testing.T) {
 		t.Errorf("ParseShard(3/10) = %v, %v", s, err)
 	}
 }
+
+func TestParser(t *testing.T) {
+	p := Parser{Row: []string{"3", "x", "1.5", "NaN", "1e999"}}
+	if p.Int(0) != 3 || p.Text(1) != "x" || p.Float(2) != 1.5 || p.Float(3) == p.Float(3) || p.Float(4) < 1e308 || p.Err != nil {
+		t.Fatalf("parser: %v", p.Err)
+	}
+	p.Int(1)
+	first := p.Err
+	p.Float(9)
+	if first == nil || p.Err != first {
+		t.Fatalf("errors: %v, %v", first, p.Err)
+	}
+}

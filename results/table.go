@@ -7,7 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 )
 
 // Spec describes a table: its columns, the columns that identify a row, the settings its rows
@@ -197,7 +197,7 @@ func (t *Table) open(want meta) error {
 	for _, r := range p.rows {
 		if i, ok := t.index[t.schema.keyOf(r)]; ok {
 			// Also in the base table (a shard that ran before a merge): they must agree.
-			if !equalRows(t.rows[i], r) {
+			if !slices.Equal(t.rows[i], r) {
 				f.Close()
 				t.f = nil
 				return fmt.Errorf("%w: two different rows for %s: %v in %s, %v in its base table",
@@ -268,10 +268,10 @@ func checkMeta(path string, rec, want meta) error {
 	if rec.legacy {
 		return nil
 	}
-	if !equalRows(rec.Header, want.Header) {
+	if !slices.Equal(rec.Header, want.Header) {
 		return fmt.Errorf("%w: %s records columns %v, this run writes %v; nothing was written", ErrNotTable, SettingsPath(path), rec.Header, want.Header)
 	}
-	if !equalRows(rec.Key, want.Key) {
+	if !slices.Equal(rec.Key, want.Key) {
 		return fmt.Errorf("%w: %s records key %v, this run uses %v; nothing was written", ErrNotTable, SettingsPath(path), rec.Key, want.Key)
 	}
 	if rec.Shard != want.Shard && !(rec.Shard == "" && want.Shard == All.String()) {
@@ -478,17 +478,6 @@ func readData(path string, data []byte, m meta, ok bool, keyIfUnrecorded []strin
 }
 
 func parseLine(b []byte) ([]string, error) { return readCSVLine(b) }
-
-// Sorted returns the rows sorted by their key (see Merge).
-func (d *Data) Sorted() [][]string {
-	s, err := newSchema(d.Header, d.Kinds, d.Key)
-	out := append([][]string(nil), d.Rows...)
-	if err != nil {
-		return out
-	}
-	sort.SliceStable(out, func(a, b int) bool { return s.compareKeys(out[a], out[b]) < 0 })
-	return out
-}
 
 func kindOf(m os.FileMode) string {
 	switch {
