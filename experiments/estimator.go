@@ -21,6 +21,7 @@ import (
 	"github.com/fisens/fisens/fisens/condition"
 	"github.com/fisens/fisens/internal/progress"
 	"github.com/fisens/fisens/models"
+	"github.com/fisens/fisens/results"
 	"github.com/fisens/fisens/stats"
 )
 
@@ -1062,7 +1063,7 @@ func (res *EstimatorResult) Report(c Common) (*Report, error) {
 		var pts [][]string
 		for _, m := range res.Models {
 			for _, p := range m.Points {
-				pts = append(pts, []string{m.Name, p.Kind, fmtFloat(p.Magnitude), strconv.Itoa(p.Image), fmtFloat(p.Bound), fmtFloat(p.Measured), strconv.FormatBool(p.Flipped)})
+				pts = append(pts, []string{m.Name, p.Kind, results.FormatFloat(p.Magnitude), strconv.Itoa(p.Image), results.FormatFloat(p.Bound), results.FormatFloat(p.Measured), strconv.FormatBool(p.Flipped)})
 			}
 		}
 		if err := rep.SaveTable(c, []string{"model", "kind", "magnitude", "image", "bound", "measured", "flipped"}, pts,
@@ -1072,8 +1073,8 @@ func (res *EstimatorResult) Report(c Common) (*Report, error) {
 		var bits [][]string
 		for _, m := range res.Models {
 			for _, b := range m.Bits {
-				bits = append(bits, []string{m.Name, strconv.Itoa(b.Bits), fmtFloat(b.BoundW), fmtFloat(b.MaxW), fmtFloat(b.MedianW), fmtFloat(b.AccW), fmtFloat(b.FlippedW),
-					fmtFloat(b.BoundWA), fmtFloat(b.MaxWA), fmtFloat(b.MedianWA), fmtFloat(b.AccWA), fmtFloat(b.FlippedWA)})
+				bits = append(bits, []string{m.Name, strconv.Itoa(b.Bits), results.FormatFloat(b.BoundW), results.FormatFloat(b.MaxW), results.FormatFloat(b.MedianW), results.FormatFloat(b.AccW), results.FormatFloat(b.FlippedW),
+					results.FormatFloat(b.BoundWA), results.FormatFloat(b.MaxWA), results.FormatFloat(b.MedianWA), results.FormatFloat(b.AccWA), results.FormatFloat(b.FlippedWA)})
 			}
 		}
 		if err := rep.SaveTable(c, []string{"model", "bits", "bound_w_max", "measured_w_max", "measured_w_median", "acc_w", "flipped_w",

@@ -456,10 +456,10 @@ func attackImages(ctx context.Context, c Common, cfg OnePixelConfig, conv fisens
 					e++
 				}
 			}
-			rec := []string{strconv.Itoa(r.Index), strconv.Itoa(r.Source), strconv.Itoa(r.Label), fmtF(r.Prob), fmtF(r.Bound)}
+			rec := []string{strconv.Itoa(r.Index), strconv.Itoa(r.Source), strconv.Itoa(r.Label), results.FormatFloat(r.Prob), results.FormatFloat(r.Bound)}
 			for _, t := range r.Tries {
-				rec = append(rec, strconv.Itoa(t.Pixel), fmtF(t.FI), fmtF(t.Jac), strconv.Itoa(t.Pred[0]), fmtF(t.Prob[0]),
-					strconv.Itoa(t.Pred[1]), fmtF(t.Prob[1]))
+				rec = append(rec, strconv.Itoa(t.Pixel), results.FormatFloat(t.FI), results.FormatFloat(t.Jac), strconv.Itoa(t.Pred[0]), results.FormatFloat(t.Prob[0]),
+					strconv.Itoa(t.Pred[1]), results.FormatFloat(t.Prob[1]))
 			}
 			recs = append(recs, append(rec, c.Shard.String()))
 		}

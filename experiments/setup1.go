@@ -10,6 +10,7 @@ import (
 
 	"github.com/fisens/fisens/datasets"
 	"github.com/fisens/fisens/figures"
+	"github.com/fisens/fisens/results"
 )
 
 // Setup 1 (Shu & Zhu, SPEC A.6): outliers in the real training set. Whole-image FI with the TRUE
@@ -302,7 +303,7 @@ func (r *Setup1Result) Table() ResultTable {
 		for i, t := range m.Top {
 			x := t.Row.True
 			rowsData = append(rowsData, []string{m.Name, strconv.Itoa(i + 1), strconv.Itoa(t.Row.Index), strconv.Itoa(t.Row.Source),
-				strconv.Itoa(x.Label), strconv.Itoa(x.Pred), fmtF(x.Prob), fmtF(x.FI), strconv.Itoa(x.Rank), fmtF(x.Bound)})
+				strconv.Itoa(x.Label), strconv.Itoa(x.Pred), results.FormatFloat(x.Prob), results.FormatFloat(x.FI), strconv.Itoa(x.Rank), results.FormatFloat(x.Bound)})
 		}
 	}
 	return ResultTable{Header: header, Rows: rowsData, Ref: TableRef{Name: "setup1/top.csv", Title: "Setup 1: top-FI training images",

@@ -11,6 +11,7 @@ import (
 	"github.com/fisens/fisens/datasets"
 	"github.com/fisens/fisens/figures"
 	"github.com/fisens/fisens/fisens"
+	"github.com/fisens/fisens/results"
 )
 
 // Setup 4 (Shu & Zhu, SPEC A.6): vulnerable areas. For every pixel, the k × k square centred on
@@ -700,9 +701,9 @@ func (r *Setup4Result) Table() ResultTable {
 	for _, m := range r.Models {
 		for _, im := range m.Images {
 			a := im.Attack
-			data = append(data, []string{m.Name, im.Split, strconv.Itoa(im.Index), strconv.Itoa(im.Source), im.Why, fmtF(im.WholeFI), strconv.Itoa(im.Label),
-				strconv.Itoa(a.PredBefore), fmtF(a.ProbBefore), fmtF(im.Maps.Bound), strconv.Itoa(a.Row), strconv.Itoa(a.Col), fmtF(a.FI),
-				a.Change, strconv.Itoa(int(a.Value)), strconv.Itoa(a.PredAfter), fmtF(a.ProbAfter), strconv.FormatBool(a.Flipped)})
+			data = append(data, []string{m.Name, im.Split, strconv.Itoa(im.Index), strconv.Itoa(im.Source), im.Why, results.FormatFloat(im.WholeFI), strconv.Itoa(im.Label),
+				strconv.Itoa(a.PredBefore), results.FormatFloat(a.ProbBefore), results.FormatFloat(im.Maps.Bound), strconv.Itoa(a.Row), strconv.Itoa(a.Col), results.FormatFloat(a.FI),
+				a.Change, strconv.Itoa(int(a.Value)), strconv.Itoa(a.PredAfter), results.FormatFloat(a.ProbAfter), strconv.FormatBool(a.Flipped)})
 		}
 	}
 	return ResultTable{Header: header, Rows: data, Ref: TableRef{Name: "setup4/attacks.csv", Title: "Setup 4: one-pixel attacks",
