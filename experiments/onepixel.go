@@ -226,19 +226,9 @@ func leastConfidentCorrect(set *datasets.Set, pool []int, logits []float32, K, n
 	}
 	var cands []cand
 	for j, i := range pool {
-		z := make([]float64, K)
-		for k := range z {
-			z[k] = float64(logits[j*K+k])
-		}
-		pi, _, err := fisens.Softmax(z)
+		pi, pred, err := softmaxRow(logits, j, K)
 		if err != nil {
 			return nil, 0, 0, fmt.Errorf("%s example %d: %w", set.Name(), i, err)
-		}
-		pred := 0
-		for k := range z {
-			if z[k] > z[pred] {
-				pred = k
-			}
 		}
 		if pred == set.Label(i) {
 			cands = append(cands, cand{i, pi[pred]})
@@ -348,6 +338,17 @@ func pixelGuides(jac *fisens.InputJacobian, b int, opt fisens.Options, seed int6
 }
 
 // argmaxF returns the index of the largest value (the first on ties).
+// softmaxRow returns π = softmax(z) and the predicted class argmax z of example j of logits
+// ([N·K], row-major).
+func softmaxRow(logits []float32, j, K int) (pi []float64, pred int, err error) {
+	z := make([]float64, K)
+	for k := range z {
+		z[k] = float64(logits[j*K+k])
+	}
+	pi, _, err = fisens.Softmax(z)
+	return pi, argmaxF(z), err
+}
+
 func argmaxF(v []float64) int {
 	best := 0
 	for i, x := range v {

@@ -252,15 +252,10 @@ func chooseByConfidence(c Common, cfg Setup4Config, lm *LoadedModel, set *datase
 	correct, wrong := -1, -1
 	var pc, pw float64
 	for j, i := range pool {
-		z := make([]float64, K)
-		for k := range z {
-			z[k] = float64(logits[j*K+k])
-		}
-		pi, _, err := fisens.Softmax(z)
+		pi, pred, err := softmaxRow(logits, j, K)
 		if err != nil {
 			return nil, fmt.Errorf("%s example %d: %w", set.Name(), i, err)
 		}
-		pred := argmaxF(z)
 		if pred == set.Label(i) {
 			if correct < 0 || pi[pred] < pc {
 				correct, pc = i, pi[pred]
