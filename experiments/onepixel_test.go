@@ -41,10 +41,7 @@ func TestOnePixelEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, err := datasets.Load(datasets.MNIST, datasets.SplitTest)
-	if err != nil {
-		t.Fatal(err)
-	}
+	set := loadMNIST(t, datasets.SplitTest)
 	for mi, m := range res.Models {
 		if len(m.Rows) != cfg.Images || m.PoolSize != 300 {
 			t.Fatalf("%s: %d rows, pool %d", m.Name, len(m.Rows), m.PoolSize)

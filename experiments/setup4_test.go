@@ -20,10 +20,7 @@ func TestSetup4EndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, err := datasets.Load(datasets.MNIST, datasets.SplitTest)
-	if err != nil {
-		t.Fatal(err)
-	}
+	set := loadMNIST(t, datasets.SplitTest)
 	for mi, m := range res.Models {
 		if len(m.Images) != 2 || m.Images[0].Why != "least confident correct" || m.Images[1].Why != "most confident misclassified" {
 			t.Fatalf("%s: images %d", m.Name, len(m.Images))
