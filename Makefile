@@ -30,9 +30,14 @@ bench-models: ## images/s of one forward pass and one training step per family a
 bench-peer: ## fisens vs tuned PyTorch side by side (same net, weights, inputs): ONNX Runtime, XLA CPU, pure Go; ROUNDS=3 (docs/performance.md)
 	scripts/bench-peer/run.sh $(or $(ROUNDS),3)
 
+onnx-fixtures: ## regenerate the ONNX fixtures, PyTorch float64 references and the PyTorch-trained MNIST CNN (models/testdata/onnx; installs Debian's python3-torch)
+	scripts/onnx-fixtures.sh
+
 bench-fi: ## print the FI cost benchmarks (small ResNet) on the pure-Go and ONNX Runtime backends
 	$(GO) test -run '^$$' -bench . -benchtime 5x ./fisens/
 	source <(scripts/install-onnxruntime.sh | grep export) && $(GO) test -tags onnx -run '^$$' -bench . -benchtime 20x ./fisens/
+	if env_xla=$$(scripts/install-xla.sh | grep export); then eval "$$env_xla" && $(GO) test -tags xla -run '^$$' -bench . -benchtime 20x ./fisens/; \
+	  else echo "bench-fi: XLA CPU plugin not installable: xla:cpu skipped"; fi
 
 # ---- Notebooks (GoNB + Jupyter); see notebooks/README.md ----------------------------------------
 NOTEBOOKS ?=

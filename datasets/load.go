@@ -173,7 +173,13 @@ func loadRaw(loc *Location, o *options) (*rawData, error) {
 // class, ValidPerClass indices are drawn uniformly without replacement (a partial Fisher–Yates
 // shuffle driven by a PCG generator seeded with the seed) and the union is sorted. Set names are
 // "dataset/split"; SourceIndex gives each example's index in the training (or test) files.
+//
+// dataset may also be a folder of your own PNG/JPEG images ("images:DIR", or the path of an existing
+// directory; see LoadImages): split "all" (labels from DIR/labels.csv, required) or "unlabeled".
 func Load(dataset, split string, opts ...Option) (*Set, error) {
+	if dir, ok := imageFolder(dataset); ok {
+		return loadImageFolder(dir, split)
+	}
 	o := buildOptions(opts)
 	name, err := canonicalName(dataset)
 	if err != nil {

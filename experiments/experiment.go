@@ -205,7 +205,7 @@ func SaveReport(c Common, r *Report) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(p, data, 0o644)
+	return writeFileAtomic(p, data) // concurrent jobs of a cluster array read the reports
 }
 
 // LoadReports returns the reports kept in OutDir/reports by earlier runs at c.Scale, in the
@@ -282,5 +282,5 @@ func WriteIndex(c Common, reports []*Report) (string, error) {
 			fmt.Fprintf(&b, "- elapsed: %s\n\n</details>\n\n", r.Elapsed.Round(time.Second))
 		}
 	}
-	return p, os.WriteFile(p, []byte(b.String()), 0o644)
+	return p, writeFileAtomic(p, []byte(b.String()))
 }

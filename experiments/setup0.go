@@ -83,6 +83,10 @@ type Setup0Config struct {
 	// class (this project's earlier choice); false (default): without replacement from non-bases (the authors').
 	PartnerReplacement bool
 
+	// AnyBase lets any pool image be an outlier base, not only the ones every model classifies
+	// correctly (the authors' rule): for smoke runs of the paper path with barely trained models.
+	AnyBase bool
+
 	// FineTuneOnly stops after fine-tuning: the preparatory step of a sharded run (every shard then
 	// reuses the fine-tuned models instead of training them concurrently into the same folder).
 	FineTuneOnly bool
@@ -360,7 +364,7 @@ func RunSetup0(ctx context.Context, c Common, cfg Setup0Config) (*Setup0Result, 
 			return nil, fmt.Errorf("setup0: %w", err)
 		}
 		for j, p := range models.Argmax(logits, m.NumClasses()) {
-			correct[j] = correct[j] && p == pool.Label(j)
+			correct[j] = correct[j] && (p == pool.Label(j) || cfg.AnyBase)
 		}
 	}
 	eligible := 0
@@ -983,8 +987,14 @@ func claimRunDir(dir, exp string, what any) error {
 	switch {
 	case err == nil:
 		if !bytes.Equal(old, data) {
-			return fmt.Errorf("%s: %s holds results of another configuration (see %s; this run: %s): use another --out or move that folder away",
-				exp, dir, p, strings.Join(strings.Fields(string(data)), " "))
+			was, err1 := results.SettingsOf(json.RawMessage(old))
+			now, err2 := results.SettingsOf(json.RawMessage(data))
+			diff := strings.Join(strings.Fields(string(data)), " ")
+			if err1 == nil && err2 == nil && len(was.Diff(now)) > 0 {
+				diff = results.DiffText(was, now)
+			}
+			return fmt.Errorf("%s: %s holds results of another configuration (%s; see %s): use another --out or move that folder away",
+				exp, dir, diff, p)
 		}
 		return nil
 	case !os.IsNotExist(err):

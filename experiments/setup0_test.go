@@ -403,8 +403,8 @@ func TestHelpers(t *testing.T) {
 	if err := claimRunDir(dir, "x", map[string]int{"a": 1}); err != nil {
 		t.Errorf("same configuration refused: %v", err)
 	}
-	if err := claimRunDir(dir, "x", map[string]int{"a": 2}); err == nil {
-		t.Error("another configuration accepted")
+	if err := claimRunDir(dir, "x", map[string]int{"a": 2}); err == nil || !strings.Contains(err.Error(), `a = "1" (this run: "2")`) {
+		t.Errorf("another configuration: %v, want a refusal naming the differing setting", err)
 	}
 	if !AtBound(fisens.Result{FI: 2, Bound: 2}) || !AtBound(fisens.Result{FI: 2 * (1 - 1e-9), Bound: 2}) || AtBound(fisens.Result{FI: 1.9, Bound: 2}) || !AtBound(fisens.Result{}) {
 		t.Error("AtBound")

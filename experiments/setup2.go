@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -59,13 +58,7 @@ func DefaultSetup2Config(scale Scale, backendName string) Setup2Config {
 	switch {
 	case scale == Paper:
 		cfg.Images = 0
-		cfg.Models = paperPairRefs(datasets.MNIST)
-		// CIFAR-10 models too when they have been trained.
-		for _, ref := range paperPairRefs(datasets.CIFAR10) {
-			if _, err := os.Stat(ref); err == nil {
-				cfg.Models = append(cfg.Models, ref)
-			}
-		}
+		cfg.Models = paperModelsWithCIFAR() // CIFAR-10 too when its files are found
 	case pureGoBackend(backendName):
 		cfg.Images = 12
 	}

@@ -622,7 +622,8 @@ func (r *Setup4Result) Figures() ([]ResultFigure, error) {
 			if err != nil {
 				return nil, err
 			}
-			heat.Caption = fmt.Sprintf("k=1 FI map (%s)\nmax %s at (%d,%d)", scale, fmtFI(a.FI), a.Row, a.Col)
+			_, top := minMax(guide)
+			heat.Caption = fmt.Sprintf("k=1 FI map (%s)\nmax %s at (%d,%d)", scale, fmtFI(top), a.TopRow, a.TopCol)
 			ov, err := figures.OverlayRange(orig, lg, alpha, lo, hi)
 			if err != nil {
 				return nil, err

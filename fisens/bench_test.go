@@ -6,7 +6,8 @@ package fisens_test
 //	source <(scripts/install-onnxruntime.sh | grep export)
 //	go test -tags onnx -run '^$' -bench . -benchtime 5x ./fisens/
 //
-// `make bench-fi` prints these figures for both backends. The ratio the FI-core issue asks for
+// XLA's CPU backend: `source <(scripts/install-xla.sh | grep export)` and -tags xla.
+// `make bench-fi` prints these figures for every backend that can be installed. The ratio the FI-core issue asks for
 // is BenchmarkInputFI / BenchmarkInputJacobian (the K backward passes), and BenchmarkPatchMaps
 // per image against BenchmarkInputJacobian per image.
 
@@ -130,6 +131,7 @@ func BenchmarkPatchMaps(b *testing.B) {
 
 // BenchmarkParamFI: FI of every layer (and all parameters) for one example: K backward passes.
 func BenchmarkParamFI(b *testing.B) {
+	defer func() { b.ReportMetric(b.Elapsed().Seconds()/float64(b.N)*1e3, "ms/image") }()
 	an, x := benchSetup(b)
 	one := fisens.Batch{X: x.X[:28*28], Shape: []int{1, 28, 28, 1}, Labels: x.Labels[:1]}
 	if _, err := an.ParamFI(one, fisens.ParamOptions{}); err != nil {
@@ -141,4 +143,21 @@ func BenchmarkParamFI(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkParamFIBatch: FI of every layer for the 32 examples of the batch with the batched
+// per-example gradients (K backward passes per chunk of ParamBatchChunk examples); compare
+// ms/image with BenchmarkParamFI (K backward passes per example).
+func BenchmarkParamFIBatch(b *testing.B) {
+	an, x := benchSetup(b)
+	if _, err := an.ParamFIBatch(x, fisens.ParamOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := an.ParamFIBatch(x, fisens.ParamOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N*benchBatch)*1e3, "ms/image")
 }

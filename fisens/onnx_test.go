@@ -69,3 +69,12 @@ func TestFIAgreesAcrossBackendsONNX(t *testing.T) {
 		}
 	}
 }
+
+// TestOpsNetAgreesAcrossBackendsONNX: the ops-built net (taps, batched parameter FI) on ONNX
+// Runtime against pure Go.
+func TestOpsNetAgreesAcrossBackendsONNX(t *testing.T) {
+	if os.Getenv("ONNXRUNTIME_SHARED_LIBRARY_PATH") == "" {
+		t.Skip("ONNX Runtime absent: run scripts/install-onnxruntime.sh and export ONNXRUNTIME_SHARED_LIBRARY_PATH (this test was skipped, not passed)")
+	}
+	agreeWithGo(t, "onnx:cpu")
+}

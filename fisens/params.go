@@ -47,6 +47,8 @@ type paramExec struct {
 	exec     *model.Exec
 	groups   []Layer
 	untapped bool // batched graph only: a selected variable is not covered by an ops.Tap
+	// groupVars (batched graph only): for each group, the indices of its variables' gradient outputs.
+	groupVars [][]int
 }
 
 // Layers lists the trainable variable groups of the classifier (by default one per scope) with

@@ -2,6 +2,7 @@ package fisens
 
 import (
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
 
+	"github.com/fisens/fisens/internal/testnet"
 	"github.com/fisens/fisens/models/ops"
 )
 
@@ -41,6 +43,32 @@ func newOpsNet(t testing.TB, b compute.Backend, K int) *Analyzer {
 	return a
 }
 
+// seedOpsNet creates the net's variables for inputs [H, W, C] and sets them from a Go random-number
+// generator (the backends' own initialisers draw different numbers), batch-norm variances positive.
+func seedOpsNet(t testing.TB, a *Analyzer, H, W, C int) {
+	t.Helper()
+	x := make([]float32, H*W*C)
+	if _, err := a.Logits(Batch{X: x, Shape: []int{1, H, W, C}}); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for v := range a.clf.Store().IterVariables() {
+		if v.Name() == model.ParamInitialSeed || !v.Shape().DType.IsFloat() {
+			continue
+		}
+		scale, offset := 0.4, 0.0
+		switch v.Name() {
+		case "variance":
+			scale, offset = 0.1, 1
+		case "gamma":
+			offset = 1
+		}
+		if err := v.SetValue(testnet.RandTensor(rng, scale, offset, v.Shape().Dimensions...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // TestParamFIBatchMatchesPerExample: the batched per-example gradients (taps) give the per-example
 // path's FI, rank and Jacobian norms for every layer, in both forms, with the input, and for a
 // per-variable grouping; a classifier without taps falls back to the per-example path.
@@ -49,9 +77,7 @@ func TestParamFIBatchMatchesPerExample(t *testing.T) {
 	const H, W, C, K, N = 7, 7, 2, 5, 4
 	a := newOpsNet(t, b, K)
 	batch := randomBatch(21, N, H, W, C, K)
-	if _, err := a.Logits(batch); err != nil { // create the variables
-		t.Fatal(err)
-	}
+	seedOpsNet(t, a, H, W, C)
 	checkParamFIBatch(t, a, batch, ParamOptions{WithInput: true})
 	checkParamFIBatch(t, a, batch, ParamOptions{Form: Scaling})
 	checkParamFIBatch(t, a, batch, ParamOptions{Group: ByVariable, Only: []string{"/conv1/weights", "/bn2/gamma", "/dense/biases"}})

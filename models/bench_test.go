@@ -19,7 +19,7 @@ import (
 // Benchmarks: one forward pass (inference mode) and one training step (cross-entropy + L2, Adam
 // written out below) per family and backend, reported as images/second. The ONNX Runtime variants
 // run when the test binary is built with -tags onnx and ONNXRUNTIME_SHARED_LIBRARY_PATH is set;
-// otherwise they are skipped.
+// otherwise they are skipped; likewise XLA's CPU backend (-tags xla, scripts/install-xla.sh).
 //
 //	go test -run NONE -bench '/-small/go' -benchtime 3x ./models/
 //	go test -tags onnx -run NONE -bench '/-small/onnx' -benchtime 5x ./models/
@@ -66,7 +66,7 @@ func benchBackend(b *testing.B, name string) compute.Backend {
 }
 
 func BenchmarkForward(b *testing.B) {
-	for _, bn := range []string{"go", "onnx:cpu"} {
+	for _, bn := range []string{"go", "onnx:cpu", "xla:cpu"} {
 		for _, c := range benchCases {
 			cfg := c.cfg(c.arch)
 			batch := c.batch(bn)
@@ -150,7 +150,7 @@ func escape(p string) string {
 }
 
 func BenchmarkTrainStep(b *testing.B) {
-	for _, bn := range []string{"go", "onnx:cpu"} {
+	for _, bn := range []string{"go", "onnx:cpu", "xla:cpu"} {
 		for _, c := range benchCases {
 			cfg := c.cfg(c.arch)
 			batch := c.batch(bn)

@@ -28,3 +28,12 @@ func TestProtoConflictPolicyONNX(t *testing.T) {
 		t.Log("ONNX Runtime absent: the imported-model tests ran on the pure-Go backend only (run scripts/install-onnxruntime.sh and export its variables)")
 	}
 }
+
+// TestONNXMNISTCNNAccuracyONNX measures the trained model's accuracy on all 10,000 test images with
+// ONNX Runtime and compares it with PyTorch's.
+func TestONNXMNISTCNNAccuracyONNX(t *testing.T) {
+	if os.Getenv("ONNXRUNTIME_SHARED_LIBRARY_PATH") == "" {
+		t.Skip("ONNX Runtime absent: run scripts/install-onnxruntime.sh (this test was skipped, not passed)")
+	}
+	checkMNISTCNN(t, "onnx:cpu", 10000)
+}

@@ -2,6 +2,7 @@ package results
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -505,5 +506,49 @@ func TestParser(t *testing.T) {
 	p.Float(9)
 	if first == nil || p.Err != first {
 		t.Fatalf("errors: %v, %v", first, p.Err)
+	}
+}
+
+// A write error is returned, and the table takes no more rows (Close returns it too).
+func TestWriteErrorsAreReturned(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "t.csv")
+	tb := mustOpen(t, p, perLayer(nil))
+	mustAppend(t, tb, unit(0)...)
+	tb.f.Close() // the descriptor goes bad under the table, as a failing disk would
+	if _, err := tb.Append(unit(1)...); err == nil {
+		t.Fatal("Append on a failed file: no error")
+	}
+	if _, err := tb.Append(unit(2)...); err == nil {
+		t.Fatal("Append after a write error: no error")
+	}
+	if err := tb.Close(); err == nil {
+		t.Fatal("Close after a write error: no error")
+	}
+	if d, err := Read(p); err != nil || len(d.Rows) != len(layers) {
+		t.Fatalf("after the error: %v, %v", d, err)
+	}
+}
+
+func TestSettingsOf(t *testing.T) {
+	type cfg struct {
+		Draws  int
+		Qs     []float64
+		Name   string
+		Nested struct{ On bool }
+	}
+	a, err := SettingsOf(struct {
+		Config cfg
+		Seed   int64
+	}{cfg{Draws: 2, Qs: []float64{0.1, 0.5}, Name: "x"}, 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Settings{"Config.Draws": "2", "Config.Qs.0": "0.1", "Config.Qs.1": "0.5", "Config.Name": "x", "Config.Nested.On": "false", "Seed": "7"}
+	if d := a.Diff(want); len(d) > 0 {
+		t.Fatalf("SettingsOf: %v differ (%v)", d, a)
+	}
+	b, _ := SettingsOf(json.RawMessage(`{"Config": {"Draws": 3, "Qs": [0.1, 0.5], "Name": "x", "Nested": {"On": false}}, "Seed": 7}`))
+	if txt := DiffText(a, b); txt != `Config.Draws = "2" (this run: "3")` {
+		t.Fatalf("DiffText: %s", txt)
 	}
 }

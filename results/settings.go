@@ -149,13 +149,9 @@ func checkColumns(header []string, kinds []Kind, key []string) error {
 }
 
 // settingsError describes settings that differ.
-func settingsError(path string, recorded, want Settings, fields []string) error {
-	parts := make([]string, len(fields))
-	for i, f := range fields {
-		parts[i] = fmt.Sprintf("%s = %s (this run: %s)", f, quoteMissing(recorded, f), quoteMissing(want, f))
-	}
+func settingsError(path string, recorded, want Settings) error {
 	return fmt.Errorf("%w: %s was computed with %s; nothing was written: use another output file, or move %s and %s away to start over",
-		ErrSettings, path, strings.Join(parts, ", "), path, SettingsPath(path))
+		ErrSettings, path, DiffText(recorded, want), path, SettingsPath(path))
 }
 
 func quoteMissing(s Settings, k string) string {
@@ -176,4 +172,65 @@ func encodeMeta(m meta) ([]byte, error) {
 		return nil, err
 	}
 	return append(js, '\n'), nil
+}
+
+// SettingsOf flattens v (a struct, map or JSON-encoded value given as json.RawMessage) into
+// settings: one entry per leaf of its JSON form, named by its dotted path ("Config.Draws"), with
+// the leaf's JSON text as value (strings unquoted).
+func SettingsOf(v any) (Settings, error) {
+	data, ok := v.(json.RawMessage)
+	if !ok {
+		var err error
+		if data, err = json.Marshal(v); err != nil {
+			return nil, err
+		}
+	}
+	var tree any
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(&tree); err != nil {
+		return nil, err
+	}
+	out := Settings{}
+	var walk func(prefix string, x any)
+	walk = func(prefix string, x any) {
+		join := func(k string) string {
+			if prefix == "" {
+				return k
+			}
+			return prefix + "." + k
+		}
+		switch t := x.(type) {
+		case map[string]any:
+			for k, e := range t {
+				walk(join(k), e)
+			}
+		case []any:
+			for i, e := range t {
+				walk(join(fmt.Sprint(i)), e)
+			}
+			if len(t) == 0 {
+				out[prefix] = "[]"
+			}
+		case string:
+			out[prefix] = t
+		case nil:
+			out[prefix] = "null"
+		default:
+			out[prefix] = fmt.Sprint(t)
+		}
+	}
+	walk("", tree)
+	return out, nil
+}
+
+// DiffText describes the settings that differ between recorded and want:
+// `name = "a" (this run: "b"), ...`.
+func DiffText(recorded, want Settings) string {
+	fields := recorded.Diff(want)
+	parts := make([]string, len(fields))
+	for i, f := range fields {
+		parts[i] = fmt.Sprintf("%s = %s (this run: %s)", f, quoteMissing(recorded, f), quoteMissing(want, f))
+	}
+	return strings.Join(parts, ", ")
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 )
 
 // Spec describes a table: its columns, the columns that identify a row, the settings its rows
@@ -262,8 +263,8 @@ func (t *Table) readBase(base string, want meta) error {
 
 // checkMeta compares a table's recorded settings file with what a run wants.
 func checkMeta(path string, rec, want meta) error {
-	if diff := rec.Settings.Diff(want.Settings); len(diff) > 0 {
-		return settingsError(path, rec.Settings, want.Settings, diff)
+	if len(rec.Settings.Diff(want.Settings)) > 0 {
+		return settingsError(path, rec.Settings, want.Settings)
 	}
 	if rec.legacy {
 		return nil
@@ -310,15 +311,7 @@ func (t *Table) Len() int { return len(t.rows) }
 // file order). The slices must not be modified.
 func (t *Table) Rows() [][]string { return t.rows }
 
-func joinKey(key []string) string { return string(bytes.Join(toBytes(key), []byte{0})) }
-
-func toBytes(s []string) [][]byte {
-	out := make([][]byte, len(s))
-	for i, v := range s {
-		out[i] = []byte(v)
-	}
-	return out
-}
+func joinKey(key []string) string { return strings.Join(key, "\x00") }
 
 // Append writes rows as one unit: the rows whose key is not yet in the table are appended with a
 // single write and synced to disk before Append returns; rows whose key is already present are

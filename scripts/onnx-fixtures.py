@@ -388,6 +388,40 @@ def train_mnist(mnist_dir, out, epochs, seed):
 
 
 # --------------------------------------------------------------------------------------------
+# Bad inputs: each must be refused with an error naming the file and what was expected.
+
+
+def bad_fixtures(out):
+    bad = os.path.join(out, "bad")
+    os.makedirs(bad, exist_ok=True)
+    # Not a classifier: the output is a feature map.
+    m = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU())
+    export(m, (1, 1, 28, 28), os.path.join(bad, "not-classifier.onnx"))
+    # An operator onnx-gomlx cannot convert (Hardmax) and one it converts but fisens does not verify (Exp).
+    for name, op in (("unknown-op", "Hardmax"), ("unverified-op", "Exp")):
+        x = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 1, 8, 8])
+        y = helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 10])
+        w = numpy_helper.from_array(np.random.RandomState(0).randn(64, 10).astype(np.float32), name="fc.weight")
+        shape = numpy_helper.from_array(np.array([-1, 64], dtype=np.int64), name="shape")
+        nodes = [helper.make_node("Reshape", ["input", "shape"], ["flat"], name="flatten"),
+                 helper.make_node("MatMul", ["flat", "fc.weight"], ["z"], name="fc"),
+                 helper.make_node(op, ["z"], ["output"], name="odd_node")]
+        g = helper.make_graph(nodes, name, [x], [y], [w, shape])
+        model = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)])
+        onnx.checker.check_model(model)
+        onnx.save(model, os.path.join(bad, name + ".onnx"))
+    # A NaN in the weights.
+    model = onnx.load(os.path.join(out, "alexnet-1x28.onnx"))
+    for t in model.graph.initializer:
+        if t.name == "features.3.weight":
+            a = numpy_helper.to_array(t).copy()
+            a.flat[5] = np.nan
+            t.CopyFrom(numpy_helper.from_array(a, name=t.name))
+    onnx.save(model, os.path.join(bad, "nan-weight.onnx"))
+    print(f"bad fixtures → {bad}", file=sys.stderr)
+
+
+# --------------------------------------------------------------------------------------------
 
 
 def main():
@@ -396,8 +430,12 @@ def main():
     ap.add_argument("--mnist", required=True)
     ap.add_argument("--no-train", action="store_true")
     ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--bad-only", action="store_true", help="only the bad-input fixtures")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
+    if args.bad_only:
+        bad_fixtures(args.out)
+        return
 
     fixtures = []
     for cin, hw in ((1, 28), (3, 32)):
@@ -442,6 +480,7 @@ def main():
     with open(os.path.join(args.out, "references.json"), "w") as f:
         json.dump(refs, f)
         f.write("\n")
+    bad_fixtures(args.out)
     if not args.no_train:
         train_mnist(args.mnist, args.out, args.epochs, seed=1)
 

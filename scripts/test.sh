@@ -5,6 +5,8 @@
 # playwright-core (Debian, npm registry; the notebooks' browser test).
 #   FISENS_SKIP_NOTEBOOKS=1  skip executing the notebooks
 #   FISENS_SKIP_ONNX=1       skip the ONNX Runtime backend tests
+#   FISENS_SKIP_PAPER=1      skip the paper-scale smoke run (ResNet50/DenseNet121, minutes)
+#   FISENS_SKIP_SLURM=1      skip the Slurm proof (needs root: apt-get, munged)
 #   FISENS_SKIP_XLA=1        skip the XLA CPU backend tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +44,15 @@ if [[ ${FISENS_SKIP_XLA:-} != 1 ]]; then
   else
     echo "the XLA CPU plugin could not be installed (pip or a C compiler missing, or offline): its tests are SKIPPED, not passed"
   fi
+fi
+
+if [[ ${FISENS_SKIP_PAPER:-} != 1 && -n ${ONNXRUNTIME_SHARED_LIBRARY_PATH:-} ]]; then
+  step "paper scale: every experiment with ResNet50/DenseNet121 on MNIST + CIFAR-10 files, sizes cut (cmd/fisens/paper_test.go)"
+  go test -count=1 -tags onnx -timeout 60m -run '^TestPaperScale$' ./cmd/fisens/
+fi
+if [[ ${FISENS_SKIP_SLURM:-} != 1 ]]; then
+  step "Slurm: fisens submit on a one-node cluster on localhost (scripts/slurm-local.sh)"
+  timeout 1800 scripts/slurm-local.sh
 fi
 
 step "fuzz smoke (10 s per parser)"

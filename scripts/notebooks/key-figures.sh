@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Copies the key figure of each notebook 02–08 from a quick `make reproduce` output folder to
+# Copies the key figure of each notebook 02–08 and 10 from a quick `make reproduce` output folder to
 # notebooks/img/NN-name.png (committed; the key-figure cell after each notebook's title shows it as
 # img/NN-name.png).
 #
@@ -29,6 +29,7 @@ MAP=(
   "06-setup4-attack.png:setup4/attack-resnet-small-mnist.png setup4/attack-alexnet-small-mnist.png"
   "07-cheney-accuracy.png:cheney/accuracy-alexnet-small-mnist.png"
   "08-estimator-tightness.png:estimator/tightness-alexnet-small-mnist.png"
+  "10-informative-bound.png:informative/bound.png"
 )
 
 case ${1:-} in
