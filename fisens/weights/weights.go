@@ -23,6 +23,7 @@ import (
 	"hash/fnv"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 
@@ -155,12 +156,12 @@ func FindLayer(store *model.Store, scope string) (*Layer, error) {
 		}
 		names = append(names, v.Name())
 		switch {
-		case contains(kernelNames, v.Name()):
+		case slices.Contains(kernelNames, v.Name()):
 			if lp.Kernel != nil {
 				return nil, fmt.Errorf("weights: layer %q has two kernel variables (%s, %s)", scope, lp.Kernel.Name(), v.Name())
 			}
 			lp.Kernel = v
-		case contains(biasNames, v.Name()):
+		case slices.Contains(biasNames, v.Name()):
 			if lp.Bias != nil {
 				return nil, fmt.Errorf("weights: layer %q has two bias variables (%s, %s)", scope, lp.Bias.Name(), v.Name())
 			}
@@ -193,7 +194,7 @@ func Layers(store *model.Store) []string {
 	var out []string
 	seen := map[string]bool{}
 	for v := range store.IterVariables() {
-		if !v.Trainable || !contains(kernelNames, v.Name()) || seen[v.Scope()] {
+		if !v.Trainable || !slices.Contains(kernelNames, v.Name()) || seen[v.Scope()] {
 			continue
 		}
 		seen[v.Scope()] = true
@@ -213,15 +214,6 @@ func scopesOf(store *model.Store) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // Snapshot holds copies of variable values, to undo a perturbation.
