@@ -1027,7 +1027,7 @@ func (res *CheneyResult) Report(c Common) (*Report, error) {
 		if m.Classes < CheneyTop5MinClasses {
 			rep.Findings = append(rep.Findings, fmt.Sprintf("%s: top-5 not shown: with K = %d classes the top 5 hold half of the classes (chance %.0f %%) and the "+
 				"unperturbed top-5 accuracy is %.4f, so it only says whether the true class stays in the upper half of the ranking; the paper's top-5 is "+
-				"for ImageNet's 1,000 classes (top-5 accuracies are in cheney/halfq.csv)", m.Name, m.Classes, 500/float64(m.Classes), m.Base5))
+				"for ImageNet's 1,000 classes (top-5 accuracies at the largest q are in cheney/summary.csv)", m.Name, m.Classes, 500/float64(m.Classes), m.Base5))
 		}
 		for _, top5 := range []bool{false, true} {
 			if top5 && m.Classes < CheneyTop5MinClasses {

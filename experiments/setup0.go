@@ -831,7 +831,8 @@ func fitVerdict(cfg Setup0Config, fitted float64) string {
 	if fitted >= 0.95 {
 		return " — the outliers are learned, as in the authors' regime (≥ 95 %): the curves measure the detection of fitted outliers"
 	}
-	return fmt.Sprintf(" — below the authors' regime (≥ 95 %% fitted; target %.0f %%): misclassified outliers dominate the curves, which then measure the detection of misclassified images", 100*cfg.FitTarget)
+	return fmt.Sprintf(" — below the authors' regime (≥ 95 %% fitted; target %.0f %%): the %.1f %% of the outliers still misclassified are easy positives for every score, "+
+		"so part of the curves measures the detection of misclassified images (raise MaxEpochs or the learning rate)", 100*cfg.FitTarget, 100*(1-fitted))
 }
 
 // outlierAcc returns the fraction of scored outliers (and clean images) the fine-tuned model
