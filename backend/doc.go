@@ -41,8 +41,9 @@
 //     needs pads ≥ 0): the input is Sliced first.
 //     Speed (BenchmarkStridedConvGradient: forward + both gradients of a 3×3 stride-2 'same' conv,
 //     [32, 32, 32, 16] → [32, 16, 16, 32], alternating with the 4×-mask workaround of models/ops,
-//     medians; machine shared, load average ~30 on 2 cores, so ratios vary run to run): ONNX Runtime
-//     1.9–4.6× faster than the mask workaround (24–78 ms against 110–150 ms), XLA (native) 4.6×.
+//     medians of 10–20 rounds; machine shared, load average 25–30 on 2 cores, so ratios vary run to
+//     run): ONNX Runtime 1.9×, 4.6× and 6.9× faster than the mask workaround in three runs (16–78 ms
+//     against 110–150 ms; zero-interleaving instead of phases: 2.8×), XLA (native) 3.2–4.6×.
 //   - ReduceWindow on ONNX Runtime (compute-onnx maps it to MaxPool/AveragePool): Sum became
 //     AveragePool without count_include_pad times the window size, so padded sums were wrong at the
 //     borders (a 3×3 window with padding 1 on a 4×4 image gave 54 at a corner where the sum is 24; the
@@ -61,11 +62,14 @@
 //     (−∞-padded) operand per window offset, their running maximum, masks of the first offset that
 //     reaches it (Equal, LogicalAnd/Not: ties go to the first, as in XLA), Where(mask, source, 0); the
 //     masked sources go back in place by Concatenate/Reshape/Transpose when windows tile the operand,
-//     else by one Pad (interior stride−1, edges at the offset) per offset, summed. Cost: ∏ window
-//     slices, compares and selects of the pooled size, plus (overlapping windows) ∏ window full-size
-//     Pads and Adds: a 3×3 pool's gradient is ~9 passes over its input. BenchmarkMaxPoolGradient
-//     (ResNet's 3×3/2 pool, forward + gradient, [32, 32, 32, 16], same load as above): ONNX Runtime
-//     131 ms, XLA (native) 77 ms, pure Go 724 ms.
+//     else by phases: offset k = q·s + r of output o lands at padded position (o + q)·s + r, so the
+//     sources of each phase r are shifted by q on the pooled grid (edge Pads of the pooled size),
+//     summed, and the s phases per axis interleaved (Reshape + Concatenate + Reshape), then the padding
+//     is cropped. Cost: ∏ window slices, compares, selects, shifts and adds of the pooled size (a 3×3/2
+//     pool: 9 of a quarter of the input each) plus one interleave of the input's size.
+//     BenchmarkMaxPoolGradient (ResNet's 3×3/2 pool with padding 1, forward + gradient,
+//     [32, 32, 32, 16], same load as above): ONNX Runtime 11–35 ms (131 ms with one interior Pad per
+//     offset, the first version), XLA (native) 62–69 ms, pure Go 389–577 ms.
 //   - Clamp and Rsqrt: ONNX Runtime has neither; Min(Max(x, lo), hi) and 1/Sqrt(x).
 //
 // Graph-level gaps (GoMLX v0.28.1, not a backend's), filled in graph.VJPRegistration by this package's

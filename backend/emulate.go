@@ -893,27 +893,106 @@ func (f *function) emulateSelectAndScatter(isMax bool, operand compute.Value, sh
 	if w.tiles(padAxes) {
 		return f.untile(contrib, sh, w)
 	}
-	// Put each contribution in place: position k + o*stride of the padded operand, then drop the padding.
-	var acc compute.Value
+	return f.placeByPhases(contrib, offsets, sh, w, padAxes)
+}
+
+// placeByPhases sums the per-offset contributions c_k (each on the output grid) into the operand: offset
+// k = q·s + r of output o lands at padded position (o + q)·s + r. Per phase r the contributions are
+// shifted by q on the output grid (edge Pads of the pooled size) and summed; the phases are then
+// interleaved (Reshape + Concatenate + Reshape per axis) and the operand's padding is cropped.
+func (f *function) placeByPhases(contrib []compute.Value, offsets [][]int, sh shapes.Shape, w *window, padAxes []compute.PadAxis) (compute.Value, error) {
+	r := w.rank
+	q := make([]int, r)    // shifts per axis: ⌈window/stride⌉
+	grid := make([]int, r) // output grid + shifts
+	for a := range r {
+		q[a] = (w.dims[a] + w.strides[a] - 1) / w.strides[a]
+		grid[a] = w.out[a] + q[a] - 1
+	}
+	zero, err := f.scalar(sh.DType, 0)
+	if err != nil {
+		return nil, err
+	}
+	// Sum of the shifted contributions of each phase combination (keyed by its flat index).
+	sums := map[int]compute.Value{}
 	for i, c := range contrib {
 		k := offsets[i]
-		place := make([]compute.PadAxis, w.rank)
-		for a := range w.rank {
-			start := k[a] - padAxes[a].Start
-			place[a] = compute.PadAxis{Start: start, Interior: w.strides[a] - 1,
-				End: sh.Dimensions[a] - start - ((w.out[a]-1)*w.strides[a] + 1)}
+		key := 0
+		shift := make([]compute.PadAxis, r)
+		for a := range r {
+			key = key*w.strides[a] + k[a]%w.strides[a]
+			qa := k[a] / w.strides[a]
+			shift[a] = compute.PadAxis{Start: qa, End: q[a] - 1 - qa}
 		}
-		p, err := f.Pad(c, zero, place...)
+		p := c
+		if !isZeroPad(shift) {
+			if p, err = f.Pad(c, zero, shift...); err != nil {
+				return nil, err
+			}
+		}
+		if prev, ok := sums[key]; ok {
+			if p, err = f.Function.Add(prev, p); err != nil {
+				return nil, err
+			}
+		}
+		sums[key] = p
+	}
+	var zeros compute.Value
+	var rec func(a, key int, dims []int) (compute.Value, error)
+	rec = func(a, key int, dims []int) (compute.Value, error) {
+		if a == r {
+			if v, ok := sums[key]; ok {
+				return v, nil
+			}
+			if zeros == nil {
+				if zeros, err = f.filled(zero, sh.DType, grid); err != nil {
+					return nil, err
+				}
+			}
+			return zeros, nil
+		}
+		s := w.strides[a]
+		parts := make([]compute.Value, s)
+		for ra := range s {
+			var err error
+			if parts[ra], err = rec(a+1, key*s+ra, dims); err != nil {
+				return nil, err
+			}
+		}
+		if s == 1 {
+			return parts[0], nil
+		}
+		// Parts: axes < a at grid size, axes > a already interleaved (grid·stride).
+		pd := slices.Clone(grid)
+		for b := a + 1; b < r; b++ {
+			pd[b] = grid[b] * w.strides[b]
+		}
+		withOne := slices.Insert(slices.Clone(pd), a+1, 1)
+		for i := range parts {
+			var err error
+			if parts[i], err = f.Function.Reshape(parts[i], withOne...); err != nil {
+				return nil, err
+			}
+		}
+		c, err := f.Function.Concatenate(a+1, parts...)
 		if err != nil {
 			return nil, err
 		}
-		if acc == nil {
-			acc = p
-		} else if acc, err = f.Function.Add(acc, p); err != nil {
-			return nil, err
-		}
+		pd[a] *= s
+		return f.Function.Reshape(c, pd...)
 	}
-	return acc, nil
+	v, err := rec(0, 0, nil)
+	if err != nil {
+		return nil, err
+	}
+	// Interleaved positions 0 .. grid·stride of the padded operand → the operand.
+	crop := make([]compute.PadAxis, r)
+	for a := range r {
+		crop[a] = compute.PadAxis{Start: -padAxes[a].Start, End: sh.Dimensions[a] + padAxes[a].Start - grid[a]*w.strides[a]}
+	}
+	if isZeroPad(crop) {
+		return v, nil
+	}
+	return f.Pad(v, zero, crop...)
 }
 
 // untile puts the per-offset contributions of windows that tile the operand back in place: stack them on
