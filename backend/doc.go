@@ -41,8 +41,9 @@
 //     needs pads ≥ 0): the input is Sliced first.
 //     Speed (BenchmarkStridedConvGradient: forward + both gradients of a 3×3 stride-2 'same' conv,
 //     [32, 32, 32, 16] → [32, 16, 16, 32], alternating with the 4×-mask workaround of models/ops,
-//     medians; machine shared, load average ~30 on 2 cores, so ratios vary run to run): ONNX Runtime
-//     1.9–4.6× faster than the mask workaround (24–78 ms against 110–150 ms), XLA (native) 4.6×.
+//     medians of 10–20 rounds; machine shared, load average 25–30 on 2 cores, so ratios vary run to
+//     run): ONNX Runtime 1.9×, 4.6× and 6.9× faster than the mask workaround in three runs (16–78 ms
+//     against 110–150 ms; zero-interleaving instead of phases: 2.8×), XLA (native) 3.2–4.6×.
 //   - ReduceWindow on ONNX Runtime (compute-onnx maps it to MaxPool/AveragePool): Sum became
 //     AveragePool without count_include_pad times the window size, so padded sums were wrong at the
 //     borders (a 3×3 window with padding 1 on a 4×4 image gave 54 at a corner where the sum is 24; the
@@ -67,8 +68,8 @@
 //     is cropped. Cost: ∏ window slices, compares, selects, shifts and adds of the pooled size (a 3×3/2
 //     pool: 9 of a quarter of the input each) plus one interleave of the input's size.
 //     BenchmarkMaxPoolGradient (ResNet's 3×3/2 pool with padding 1, forward + gradient,
-//     [32, 32, 32, 16], same load as above): ONNX Runtime 11 ms (131 ms with one interior Pad per
-//     offset, the first version), XLA (native) 69–77 ms, pure Go 577 ms.
+//     [32, 32, 32, 16], same load as above): ONNX Runtime 11–35 ms (131 ms with one interior Pad per
+//     offset, the first version), XLA (native) 62–69 ms, pure Go 389–577 ms.
 //   - Clamp and Rsqrt: ONNX Runtime has neither; Min(Max(x, lo), hi) and 1/Sqrt(x).
 //
 // Graph-level gaps (GoMLX v0.28.1, not a backend's), filled in graph.VJPRegistration by this package's
