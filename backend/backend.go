@@ -1,10 +1,3 @@
-// Package backend selects the GoMLX compute backend from one switch: the --backend flag where a
-// command has one, else $GOMLX_BACKEND, else the embedded pure-Go backend ("go").
-//
-// The pure-Go backend is always compiled in. ONNX Runtime ("onnx:cpu") is compiled in with the
-// build tag `onnx` and needs libonnxruntime (scripts/install-onnxruntime.sh installs it from the npm
-// registry). XLA ("xla:cpu", "xla:cuda") is compiled in with the build tag `xla` and needs a PJRT
-// plugin: scripts/install-xla.sh installs XLA's CPU plugin from PyPI (CUDA: the user provides one).
 package backend
 
 import (
@@ -64,6 +57,9 @@ func New(flag string) (compute.Backend, error) {
 	}()
 	if err != nil {
 		return nil, fmt.Errorf("starting backend %q: %w", cfg, err)
+	}
+	if name == "go" || name == "onnx" || name == "onnxruntime" {
+		b = Decorate(b, cfg)
 	}
 	cached[cfg] = b
 	return b, nil

@@ -46,6 +46,19 @@ type Options struct {
 	Eps        float64    // Authors: absolute ε; 0 → DefaultAuthorsEps
 }
 
+// Check reports thresholds that are not finite and positive (0 means the default): a negative or
+// NaN threshold used to fall back to the default silently, and +Inf dropped every direction
+// (FI = 0, rank 0).
+func (o Options) Check() error {
+	if !(o.RelTol >= 0) || math.IsInf(o.RelTol, 1) {
+		return fmt.Errorf("fisens: RelTol %g: want a finite value > 0 (0: DefaultRelTol = %g)", o.RelTol, DefaultRelTol)
+	}
+	if !(o.Eps >= 0) || math.IsInf(o.Eps, 1) {
+		return fmt.Errorf("fisens: Eps %g: want a finite value > 0 (0: DefaultAuthorsEps = %g)", o.Eps, DefaultAuthorsEps)
+	}
+	return nil
+}
+
 func (o Options) relTol() float64 {
 	if o.RelTol > 0 {
 		return o.RelTol
@@ -147,6 +160,9 @@ type Solver struct {
 
 // NewSolver prepares FI computations for one example with logits z and true label label.
 func NewSolver(z []float64, label int, opt Options) (*Solver, error) {
+	if err := opt.Check(); err != nil {
+		return nil, err
+	}
 	K := len(z)
 	if K < 2 {
 		return nil, fmt.Errorf("need at least 2 classes, got %d logits", K)

@@ -58,11 +58,11 @@ func (m *Model) CheckData(s *datasets.Set) error {
 	}
 	h, w, c := s.Dims()
 	if h != m.cfg.Height || w != m.cfg.Width || c != m.cfg.Channels {
-		return fmt.Errorf("models: %s takes %dx%dx%d images, dataset %s has %dx%dx%d",
-			m.cfg.Arch, m.cfg.Height, m.cfg.Width, m.cfg.Channels, s.Name(), h, w, c)
+		return fmt.Errorf("models: %s takes %dx%dx%d images (HxWxC), dataset %s has %dx%dx%d",
+			m.displayName(), m.cfg.Height, m.cfg.Width, m.cfg.Channels, s.Name(), h, w, c)
 	}
 	if s.NumClasses() > m.cfg.Classes {
-		return fmt.Errorf("models: %s has %d classes, dataset %s has %d", m.cfg.Arch, m.cfg.Classes, s.Name(), s.NumClasses())
+		return fmt.Errorf("models: %s has %d classes, dataset %s has %d", m.displayName(), m.cfg.Classes, s.Name(), s.NumClasses())
 	}
 	return nil
 }

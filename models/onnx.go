@@ -1228,3 +1228,29 @@ func onnxSidecar(ref string) *ONNXSidecar {
 	}
 	return &s
 }
+
+// Provenance returns what a result computed with the model must record beyond its reference, as
+// string settings (for results.Settings): for an ONNX model the file's SHA-256, the layout, the
+// preprocessing and how the output became logits; nothing for a Go-defined model (its reference
+// and checkpoint say it all). A resumed run whose model file or sidecar changed then differs.
+func (m *Model) Provenance() map[string]string {
+	info := m.cfg.ONNX
+	if info == nil {
+		return nil
+	}
+	p := info.Preprocessing
+	return map[string]string{
+		"onnx_sha256":        info.SHA256,
+		"onnx_layout":        info.Layout,
+		"onnx_preprocessing": fmt.Sprintf("x*%.17g, mean %v, std %v (%s)", p.Scale, p.Mean, p.Std, p.Source),
+		"onnx_output":        info.Output + ": " + info.LogitsFrom,
+	}
+}
+
+// displayName names the model in messages: the architecture, or "ONNX model FILE".
+func (m *Model) displayName() string {
+	if m.cfg.ONNX != nil {
+		return "ONNX model " + m.cfg.ONNX.File
+	}
+	return m.cfg.Arch
+}

@@ -23,13 +23,14 @@ go vet ./...
 go vet -tags onnx ./...
 
 step "unit tests (pure-Go backend)"
-go test -count=1 ./...
+# Generous timeout: the experiments' end-to-end tests take minutes each on 2 cores (default is 10m per package).
+go test -count=1 -timeout 45m ./...
 
 if [[ ${FISENS_SKIP_ONNX:-} != 1 ]]; then
   step "ONNX Runtime backend: install (npm registry) and cross-backend tests"
   if env_lines=$(scripts/install-onnxruntime.sh); then
     eval "$(grep '^export' <<<"$env_lines")"
-    go test -count=1 -tags onnx -run 'ONNX|AcrossBackends' ./...
+    go test -count=1 -tags onnx -timeout 45m -run 'ONNX|AcrossBackends' ./...
   else
     echo "ONNX Runtime could not be installed (npm missing or offline): its tests are SKIPPED, not passed"
   fi
@@ -58,6 +59,7 @@ fi
 step "fuzz smoke (10 s per parser)"
 go test -run '^$' -fuzz '^FuzzParseIDX$' -fuzztime 10s ./datasets/
 go test -run '^$' -fuzz '^FuzzParseCIFAR$' -fuzztime 10s ./datasets/
+go test -run '^$' -fuzz '^FuzzRead$' -fuzztime 10s ./results/
 
 if [[ ${FISENS_SKIP_NOTEBOOKS:-} != 1 ]]; then
   step "notebooks (headless, quick scale)"

