@@ -44,10 +44,14 @@ NOTEBOOKS ?=
 NB_SHOT ?= smoke
 NB_SHOT_SIZE ?= 1200,4000
 
-.PHONY: notebooks lab notebooks-browser notebook-screenshot notebooks-clean
+.PHONY: notebooks notebooks-check lab notebooks-browser notebook-screenshot notebooks-clean
 notebooks: ## execute the notebooks headless at quick scale into notebooks/out/ (.ipynb + .html); fails on any cell error (NOTEBOOKS=... for a subset)
 	scripts/setup-notebooks.sh
 	scripts/run-notebooks.sh $(NOTEBOOKS)
+
+notebooks-check: ## type-check the notebooks' Go cells in seconds, without running them (scripts/notebooks/compile-check.py)
+	scripts/setup-notebooks.sh >/dev/null
+	python3 scripts/notebooks/compile-check.py
 
 lab: ## install the pinned JupyterLab (.venv-jupyter/), GoNB and ONNX Runtime, then open JupyterLab on notebooks/
 	scripts/notebooks/lab.sh

@@ -124,3 +124,53 @@ func median(v []float64) float64 {
 	}
 	return (s[n/2-1] + s[n/2]) / 2
 }
+
+// BenchmarkMaxPoolGradient times forward + input gradient of ResNet's max pool (3×3, stride 2,
+// padding 1: overlapping windows) on x [32, 32, 32, 16]: on ONNX Runtime and pure Go the gradient is
+// the decorator's emulated SelectAndScatterMax, on XLA the native one.
+//
+//	go test -tags onnx,xla -run '^$' -bench MaxPoolGradient -benchtime 20x ./backend/
+func BenchmarkMaxPoolGradient(b *testing.B) {
+	cfgs := []string{"go"}
+	if backend.Available("onnx") && os.Getenv("ONNXRUNTIME_SHARED_LIBRARY_PATH") != "" {
+		cfgs = append(cfgs, "onnx:cpu")
+	}
+	if backend.Available("xla") && os.Getenv("PJRT_PLUGIN_LIBRARY_PATH") != "" {
+		cfgs = append(cfgs, "xla:cpu")
+	}
+	const B, H, W, C = 32, 32, 32, 16
+	rng := rand.New(rand.NewSource(2))
+	xv := make([]float32, B*H*W*C)
+	for i := range xv {
+		xv[i] = float32(rng.NormFloat64())
+	}
+	for _, cfg := range cfgs {
+		b.Run(cfg, func(b *testing.B) {
+			e := MustNewExec(backend.Must(cfg), func(x *Node) []*Node {
+				y := MaxPool(x).Window(3).Strides(2).PaddingPerDim([][2]int{{1, 1}, {1, 1}}).Done()
+				r := Sin(IotaFull(x.Graph(), y.Shape()))
+				return append([]*Node{y}, Gradient(ReduceAllSum(Mul(y, r)), x)...)
+			})
+			run := func() time.Duration {
+				t0 := time.Now()
+				res, err := e.Exec(tensors.FromFlatDataAndDimensions(slices.Clone(xv), B, H, W, C))
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, t := range res {
+					t.MustFinalizeAll()
+				}
+				return time.Since(t0)
+			}
+			run()
+			run()
+			var ts []float64
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				ts = append(ts, float64(run().Microseconds())/1000)
+			}
+			b.StopTimer()
+			b.ReportMetric(median(ts), "ms")
+		})
+	}
+}

@@ -244,6 +244,12 @@ func (f *function) ConvGeneral(input, kernel compute.Value, axes compute.Convolv
 			return v, f.opError("ConvGeneral", err)
 		}
 	}
+	if dilated && !anyAbove1(strides) {
+		v, ok, err := f.subPixelConv(input, kernel, axes, paddings, inputDilations, kernelDilations, channelGroupCount, batchGroupCount)
+		if ok || err != nil {
+			return v, err
+		}
+	}
 	sh, err := f.shapeOf(input)
 	if err != nil {
 		return nil, err
@@ -270,6 +276,201 @@ func (f *function) ConvGeneral(input, kernel compute.Value, axes compute.Convolv
 	}
 	v, err := f.Function.ConvGeneral(x, kernel, axes, strides, newPaddings, nil, kernelDilations, channelGroupCount, batchGroupCount)
 	return v, f.opError("ConvGeneral", err)
+}
+
+// subPixelConv computes a stride-1 convolution of an input dilated by D (the input gradient of a
+// convolution with strides D) without the zeros: output position i = q·D + r (phase r) only meets the
+// kernel taps t with r + t·d − lo ≡ 0 (mod D), which read x[q + (r + t·d − lo)/D]. So each phase
+// (per axis, D of them; ∏D in all) is a plain convolution of x with the strided sub-kernel of its
+// taps (dilation δd/D, δ = D/gcd(d, D)), and the phases are interleaved (Reshape + Concatenate +
+// Reshape + Slice per axis, after an end Pad to a common size). Multiply-adds: those of the direct
+// transposed convolution, 1/∏D of the zero-interleaved one. ok is false (nothing emitted) where it
+// does not apply (an output shorter than D).
+func (f *function) subPixelConv(input, kernel compute.Value, axes compute.ConvolveAxesConfig, paddings [][2]int,
+	inputDilations, kernelDilations []int, channelGroupCount, batchGroupCount int) (compute.Value, bool, error) {
+	if batchGroupCount > 1 {
+		return nil, false, nil
+	}
+	xs, err := f.shapeOf(input)
+	if err != nil {
+		return nil, false, err
+	}
+	ks, err := f.shapeOf(kernel)
+	if err != nil {
+		return nil, false, err
+	}
+	m := len(axes.InputSpatial)
+	type phase struct {
+		t0, count, c0 int // first tap, number of taps, x offset of the first tap
+		q             int // outputs of this phase
+	}
+	type axisPlan struct {
+		D, delta, nOut, qMax int
+		phases               []phase
+	}
+	plans := make([]axisPlan, m)
+	for i := range m {
+		D := 1
+		if i < len(inputDilations) && inputDilations[i] > 1 {
+			D = inputDilations[i]
+		}
+		d := 1
+		if i < len(kernelDilations) && kernelDilations[i] > 1 {
+			d = kernelDilations[i]
+		}
+		var lo, hi int
+		if i < len(paddings) {
+			lo, hi = paddings[i][0], paddings[i][1]
+		}
+		n, k := xs.Dimensions[axes.InputSpatial[i]], ks.Dimensions[axes.KernelSpatial[i]]
+		nOut := (n-1)*D + 1 + lo + hi - (k-1)*d
+		if nOut < D {
+			return nil, false, nil
+		}
+		g := gcd(d, D)
+		p := axisPlan{D: D, delta: D / g, nOut: nOut, qMax: (nOut + D - 1) / D}
+		for r := range D {
+			ph := phase{t0: -1, q: (nOut - r + D - 1) / D}
+			for t := range k {
+				if mod(r+t*d-lo, D) == 0 {
+					ph.t0 = t
+					break
+				}
+			}
+			if ph.t0 >= 0 {
+				ph.count = (k-1-ph.t0)/p.delta + 1
+				ph.c0 = (r + ph.t0*d - lo) / D
+			}
+			p.phases = append(p.phases, ph)
+		}
+		plans[i] = p
+	}
+	outShape := convOutShape(xs, ks, axes, m, func(i int) int { return plans[i].qMax })
+	zero, err := f.scalar(xs.DType, 0)
+	if err != nil {
+		return nil, false, err
+	}
+	// One phase combination: its convolution, padded at the end to qMax on every spatial axis.
+	sub := func(r []int) (compute.Value, error) {
+		dims := slices.Clone(outShape.Dimensions)
+		kStarts, kLimits, kStrides := make([]int, ks.Rank()), slices.Clone(ks.Dimensions), ones(ks.Rank())
+		pads := make([][2]int, m)
+		dils := make([]int, m)
+		empty := false
+		for i := range m {
+			ph := plans[i].phases[r[i]]
+			dims[axes.OutputSpatial[i]] = ph.q
+			if ph.t0 < 0 {
+				empty = true
+				continue
+			}
+			ka := axes.KernelSpatial[i]
+			kStarts[ka], kStrides[ka] = ph.t0, plans[i].delta
+			kLimits[ka] = ph.t0 + (ph.count-1)*plans[i].delta + 1
+			dils[i] = plans[i].delta * kernelDil(kernelDilations, i) / plans[i].D
+			pads[i][0] = -ph.c0
+			pads[i][1] = ph.q - xs.Dimensions[axes.InputSpatial[i]] - pads[i][0] + (ph.count-1)*dils[i]
+		}
+		var y compute.Value
+		if empty {
+			var err error
+			if y, err = f.filled(zero, xs.DType, dims); err != nil {
+				return nil, err
+			}
+		} else {
+			kr, err := f.Function.Slice(kernel, kStarts, kLimits, kStrides)
+			if err != nil {
+				return nil, err
+			}
+			if y, err = f.ConvGeneral(input, kr, axes, nil, pads, nil, dils, channelGroupCount, batchGroupCount); err != nil {
+				return nil, err
+			}
+		}
+		endPad := make([]compute.PadAxis, len(dims))
+		need := false
+		for i := range m {
+			a := axes.OutputSpatial[i]
+			endPad[a].End = plans[i].qMax - dims[a]
+			need = need || endPad[a].End != 0
+		}
+		if !need {
+			return y, nil
+		}
+		return f.Pad(y, zero, endPad...)
+	}
+	dims := slices.Clone(outShape.Dimensions) // spatial dims: qMax, until interleaved to nOut
+	var rec func(i int, r []int) (compute.Value, error)
+	rec = func(i int, r []int) (compute.Value, error) {
+		if i == m {
+			return sub(r)
+		}
+		p := plans[i]
+		parts := make([]compute.Value, p.D)
+		for ri := range p.D {
+			var err error
+			if parts[ri], err = rec(i+1, append(slices.Clone(r), ri)); err != nil {
+				return nil, err
+			}
+		}
+		if p.D == 1 {
+			return parts[0], nil
+		}
+		// The shape of each part: axes before i+1 at qMax, axes after i already at nOut.
+		a := axes.OutputSpatial[i]
+		pd := slices.Clone(dims)
+		for j := range m {
+			if j > i {
+				pd[axes.OutputSpatial[j]] = plans[j].nOut
+			}
+		}
+		withOne := slices.Insert(slices.Clone(pd), a+1, 1)
+		for ri := range parts {
+			var err error
+			if parts[ri], err = f.Function.Reshape(parts[ri], withOne...); err != nil {
+				return nil, err
+			}
+		}
+		c, err := f.Function.Concatenate(a+1, parts...)
+		if err != nil {
+			return nil, err
+		}
+		merged := slices.Clone(pd)
+		merged[a] = p.qMax * p.D
+		if c, err = f.Function.Reshape(c, merged...); err != nil {
+			return nil, err
+		}
+		return f.sliceAxis(c, merged, a, 0, p.nOut)
+	}
+	v, err := rec(0, nil)
+	return v, err == nil, err
+}
+
+func kernelDil(kernelDilations []int, i int) int {
+	if i < len(kernelDilations) && kernelDilations[i] > 1 {
+		return kernelDilations[i]
+	}
+	return 1
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+func mod(a, b int) int { return ((a % b) + b) % b }
+
+// convOutShape is the output shape of a convolution of xs by ks (axes) with the given spatial output
+// sizes: batch from the input, channels from the kernel's output channels.
+func convOutShape(xs, ks shapes.Shape, axes compute.ConvolveAxesConfig, m int, size func(i int) int) shapes.Shape {
+	dims := make([]int, xs.Rank())
+	dims[axes.OutputBatch] = xs.Dimensions[axes.InputBatch]
+	dims[axes.OutputChannels] = ks.Dimensions[axes.KernelOutputChannels]
+	for i := range m {
+		dims[axes.OutputSpatial[i]] = size(i)
+	}
+	return shapes.Make(xs.DType, dims...)
 }
 
 // ---- ReduceWindow ----
@@ -692,27 +893,106 @@ func (f *function) emulateSelectAndScatter(isMax bool, operand compute.Value, sh
 	if w.tiles(padAxes) {
 		return f.untile(contrib, sh, w)
 	}
-	// Put each contribution in place: position k + o*stride of the padded operand, then drop the padding.
-	var acc compute.Value
+	return f.placeByPhases(contrib, offsets, sh, w, padAxes)
+}
+
+// placeByPhases sums the per-offset contributions c_k (each on the output grid) into the operand: offset
+// k = q·s + r of output o lands at padded position (o + q)·s + r. Per phase r the contributions are
+// shifted by q on the output grid (edge Pads of the pooled size) and summed; the phases are then
+// interleaved (Reshape + Concatenate + Reshape per axis) and the operand's padding is cropped.
+func (f *function) placeByPhases(contrib []compute.Value, offsets [][]int, sh shapes.Shape, w *window, padAxes []compute.PadAxis) (compute.Value, error) {
+	r := w.rank
+	q := make([]int, r)    // shifts per axis: ⌈window/stride⌉
+	grid := make([]int, r) // output grid + shifts
+	for a := range r {
+		q[a] = (w.dims[a] + w.strides[a] - 1) / w.strides[a]
+		grid[a] = w.out[a] + q[a] - 1
+	}
+	zero, err := f.scalar(sh.DType, 0)
+	if err != nil {
+		return nil, err
+	}
+	// Sum of the shifted contributions of each phase combination (keyed by its flat index).
+	sums := map[int]compute.Value{}
 	for i, c := range contrib {
 		k := offsets[i]
-		place := make([]compute.PadAxis, w.rank)
-		for a := range w.rank {
-			start := k[a] - padAxes[a].Start
-			place[a] = compute.PadAxis{Start: start, Interior: w.strides[a] - 1,
-				End: sh.Dimensions[a] - start - ((w.out[a]-1)*w.strides[a] + 1)}
+		key := 0
+		shift := make([]compute.PadAxis, r)
+		for a := range r {
+			key = key*w.strides[a] + k[a]%w.strides[a]
+			qa := k[a] / w.strides[a]
+			shift[a] = compute.PadAxis{Start: qa, End: q[a] - 1 - qa}
 		}
-		p, err := f.Pad(c, zero, place...)
+		p := c
+		if !isZeroPad(shift) {
+			if p, err = f.Pad(c, zero, shift...); err != nil {
+				return nil, err
+			}
+		}
+		if prev, ok := sums[key]; ok {
+			if p, err = f.Function.Add(prev, p); err != nil {
+				return nil, err
+			}
+		}
+		sums[key] = p
+	}
+	var zeros compute.Value
+	var rec func(a, key int, dims []int) (compute.Value, error)
+	rec = func(a, key int, dims []int) (compute.Value, error) {
+		if a == r {
+			if v, ok := sums[key]; ok {
+				return v, nil
+			}
+			if zeros == nil {
+				if zeros, err = f.filled(zero, sh.DType, grid); err != nil {
+					return nil, err
+				}
+			}
+			return zeros, nil
+		}
+		s := w.strides[a]
+		parts := make([]compute.Value, s)
+		for ra := range s {
+			var err error
+			if parts[ra], err = rec(a+1, key*s+ra, dims); err != nil {
+				return nil, err
+			}
+		}
+		if s == 1 {
+			return parts[0], nil
+		}
+		// Parts: axes < a at grid size, axes > a already interleaved (grid·stride).
+		pd := slices.Clone(grid)
+		for b := a + 1; b < r; b++ {
+			pd[b] = grid[b] * w.strides[b]
+		}
+		withOne := slices.Insert(slices.Clone(pd), a+1, 1)
+		for i := range parts {
+			var err error
+			if parts[i], err = f.Function.Reshape(parts[i], withOne...); err != nil {
+				return nil, err
+			}
+		}
+		c, err := f.Function.Concatenate(a+1, parts...)
 		if err != nil {
 			return nil, err
 		}
-		if acc == nil {
-			acc = p
-		} else if acc, err = f.Function.Add(acc, p); err != nil {
-			return nil, err
-		}
+		pd[a] *= s
+		return f.Function.Reshape(c, pd...)
 	}
-	return acc, nil
+	v, err := rec(0, 0, nil)
+	if err != nil {
+		return nil, err
+	}
+	// Interleaved positions 0 .. grid·stride of the padded operand → the operand.
+	crop := make([]compute.PadAxis, r)
+	for a := range r {
+		crop[a] = compute.PadAxis{Start: -padAxes[a].Start, End: sh.Dimensions[a] + padAxes[a].Start - grid[a]*w.strides[a]}
+	}
+	if isZeroPad(crop) {
+		return v, nil
+	}
+	return f.Pad(v, zero, crop...)
 }
 
 // untile puts the per-offset contributions of windows that tile the operand back in place: stack them on

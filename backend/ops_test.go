@@ -78,6 +78,12 @@ func opCases() []opCase {
 		{name: "conv2_dil2_even_kernel", inputs: [][]int{{1, 7, 6, 2}, {2, 2, 2, 2}}, fn: func(in []*Node) *Node {
 			return conv(in[0], in[1]).DilationPerAxis(2, 2).PaddingPerDim([][2]int{{1, 0}, {0, 1}}).Done()
 		}},
+		{name: "convgeneral3_s2_dil2", inputs: [][]int{{1, 12, 11, 2}, {3, 3, 2, 2}}, fn: func(in []*Node) *Node {
+			axes := compute.ConvolveAxesConfig{InputBatch: 0, InputChannels: 3, InputSpatial: []int{1, 2},
+				KernelInputChannels: 2, KernelOutputChannels: 3, KernelSpatial: []int{0, 1},
+				OutputBatch: 0, OutputChannels: 3, OutputSpatial: []int{1, 2}}
+			return ConvGeneral(in[0], in[1], axes, []int{2, 3}, [][2]int{{1, 2}, {2, 0}}, nil, []int{2, 2}, 1, 1)
+		}},
 		{name: "conv3_s2x1_mixed", inputs: [][]int{{1, 7, 6, 2}, {3, 3, 2, 2}}, fn: func(in []*Node) *Node {
 			return conv(in[0], in[1]).StridePerAxis(2, 1).PaddingPerDim([][2]int{{1, 1}, {0, 2}}).Done()
 		}},
@@ -169,6 +175,7 @@ func opCases() []opCase {
 		{name: "slice_strided", inputs: [][]int{{3, 8, 7}}, fn: func(in []*Node) *Node {
 			return Slice(in[0], AxisRange(1, 3), AxisRange(1, 8).Stride(2), AxisRange(0, 7).Stride(3))
 		}},
+		{name: "identity_dropout", inputs: [][]int{{3, 5}}, fn: func(in []*Node) *Node { return Tanh(Identity(in[0])) }},
 		{name: "softmax", inputs: [][]int{{3, 6}}, fn: func(in []*Node) *Node { return Softmax(in[0]) }},
 		{name: "logsoftmax", inputs: [][]int{{3, 6}}, fn: func(in []*Node) *Node { return LogSoftmax(in[0]) }},
 	}

@@ -9,9 +9,10 @@ import (
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
 )
 
-// GoMLX v0.28.1 defines no gradient for three operations of the common CNN operator set: Pad (ONNX
+// GoMLX v0.28.1 defines no gradient for four operations of the common CNN operator set: Pad (ONNX
 // Pad, and every model that pads explicitly), Clamp (graph.Clip with tensor bounds, ONNX Clip with
-// min/max inputs) and Rsqrt (batch normalization written as (x-μ)·rsqrt(σ²+ε)). GoMLX looks gradients
+// min/max inputs), Rsqrt (batch normalization written as (x-μ)·rsqrt(σ²+ε)) and Identity (ONNX
+// Identity, Dropout in inference; StopGradient nodes stay excluded). GoMLX looks gradients
 // up in the exported table graph.VJPRegistration, so this package, which every backend path imports,
 // registers them there: a process-wide, graph-level addition that serves every backend.
 //
@@ -23,6 +24,9 @@ func init() {
 		NodeTypePad:   padVJP,
 		NodeTypeClamp: clampVJP,
 		NodeTypeRsqrt: rsqrtVJP,
+		NodeTypeIdentity: func(_ *Node, vjpOutputs []*Node, _ shapes.Shape) []*Node {
+			return []*Node{vjpOutputs[0]}
+		},
 	} {
 		if _, ok := VJPRegistration[t]; !ok {
 			VJPRegistration[t] = vjp
@@ -199,9 +203,10 @@ func convParamsOf(node *Node) convParams {
 	return p
 }
 
-// convVJP is GoMLX's convolution gradient, except when a kernel spatial size is even (and there is no
-// batch grouping or input dilation, which GoMLX does not differentiate): then both gradients are
-// computed here (GoMLX's input gradient is wrong, and it panics for some paddings).
+// convVJP is GoMLX's convolution gradient, except when a kernel spatial size is even or strides come
+// with kernel dilations (and there is no batch grouping or input dilation, which GoMLX does not
+// differentiate): then both gradients are computed here (GoMLX's input gradient is wrong for even
+// kernels, and it panics for some paddings and for strided atrous convolutions).
 func convVJP(orig VJP, node *Node, vjpOutputs []*Node, outputShape shapes.Shape) []*Node {
 	x, kernel := node.Inputs()[0], node.Inputs()[1]
 	p := convParamsOf(node)
@@ -209,7 +214,9 @@ func convVJP(orig VJP, node *Node, vjpOutputs []*Node, outputShape shapes.Shape)
 	for _, a := range p.axes.KernelSpatial {
 		even = even || kernel.Shape().Dimensions[a]%2 == 0
 	}
-	if !even || p.batchGroupCount > 1 || len(p.inputDilations) > 0 {
+	// GoMLX's gradient also refuses strides together with kernel dilations (its builder panics).
+	stridedAtrous := anyAbove1(p.strides) && anyAbove1(p.kernelDilations)
+	if (!even && !stridedAtrous) || p.batchGroupCount > 1 || anyAbove1(p.inputDilations) {
 		return orig(node, vjpOutputs, outputShape)
 	}
 	v := vjpOutputs[0]

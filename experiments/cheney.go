@@ -313,11 +313,8 @@ func RunCheney(ctx context.Context, c Common, cfg CheneyConfig) (*CheneyResult, 
 	for _, s := range skipped {
 		c.Logf("cheney: skipping %s: not in the zoo", s)
 	}
-	names := make([]string, len(refs))
-	for i, ref := range refs {
-		names[i] = ModelName(ref)
-	}
-	if err := uniqueNames("cheney", refs); err != nil {
+	names, err := modelNames("cheney", refs)
+	if err != nil {
 		return nil, err
 	}
 	res := &CheneyResult{Config: cfg, Complete: true, Skipped: skipped}
@@ -457,7 +454,7 @@ func runCheneyModel(ctx context.Context, c Common, b compute.Backend, cfg Cheney
 				for d := 0; d < cfg.Draws; d++ {
 					idx := index
 					index++
-					if !c.Shard.Owns(idx) || f.Has(layer, p.key(), fmtFloat(q), strconv.Itoa(d)) {
+					if !c.Shard.Owns(idx) || f.Has(layer, p.key(), results.FormatFloat(q), strconv.Itoa(d)) {
 						bar.Add(1)
 						continue
 					}
@@ -476,7 +473,7 @@ func runCheneyModel(ctx context.Context, c Common, b compute.Backend, cfg Cheney
 					if err != nil {
 						return nil, fmt.Errorf("%s, %s, q = %v, draw %d: %w", layer, p.Name(), q, d, err)
 					}
-					if _, err := f.Append([]string{layer, p.key(), fmtFloat(q), strconv.Itoa(d), fmtFloat(t1), fmtFloat(t5)}); err != nil {
+					if _, err := f.Append([]string{layer, p.key(), results.FormatFloat(q), strconv.Itoa(d), results.FormatFloat(t1), results.FormatFloat(t5)}); err != nil {
 						return nil, err
 					}
 					cm.Trials++
@@ -526,7 +523,7 @@ func runCheneyModel(ctx context.Context, c Common, b compute.Backend, cfg Cheney
 			for qi, q := range p.Qs {
 				pt := CheneyPoint{Q: q, Top1: cm.Base1, Top5: cm.Base5, Draws: 0}
 				if qi > 0 {
-					a := got[layer+"\x00"+p.key()+"\x00"+fmtFloat(q)]
+					a := got[layer+"\x00"+p.key()+"\x00"+results.FormatFloat(q)]
 					if a == nil || len(a.t1) < cfg.Draws {
 						cm.Complete = false
 						continue

@@ -91,10 +91,6 @@ func openTable(c Common, base string, spec results.Spec) (*results.Table, error)
 	return results.Open(base, spec)
 }
 
-// fmtF formats a float for a results CSV: the shortest text that reads back as the same float64,
-// so that comparisons made from the files (FI against the odds bound) keep full precision.
-func fmtF(v float64) string { return results.FormatFloat(v) }
-
 // InputFITable computes (resuming and sharding) whole-image FI with both objectives for the
 // examples spec.Indices and returns their rows in that order. Results are appended per example to
 // the CSV InputFIPath (the shard's own file with --shard), so an interrupted run loses at most one
@@ -212,8 +208,8 @@ func computeInputFI(ctx context.Context, c Common, lm *LoadedModel, set *dataset
 				return fmt.Errorf("%s on %s example %d: %w", lm.Name, set.Name(), idx[b], err)
 			}
 			rec := []string{strconv.Itoa(idx[b]), strconv.Itoa(set.SourceIndex(idx[b])), strconv.Itoa(rt.Label), strconv.Itoa(rt.Pred),
-				fmtF(rt.Prob), fmtF(rt.FI), strconv.Itoa(rt.Rank), fmtF(rt.Bound), fmtF(rt.JacNorm),
-				fmtF(rp.Prob), fmtF(rp.FI), strconv.Itoa(rp.Rank), fmtF(rp.Bound), fmtF(rp.JacNorm), fmtF(rt.SoftmaxJacNorm), shard}
+				results.FormatFloat(rt.Prob), results.FormatFloat(rt.FI), strconv.Itoa(rt.Rank), results.FormatFloat(rt.Bound), results.FormatFloat(rt.JacNorm),
+				results.FormatFloat(rp.Prob), results.FormatFloat(rp.FI), strconv.Itoa(rp.Rank), results.FormatFloat(rp.Bound), results.FormatFloat(rp.JacNorm), results.FormatFloat(rt.SoftmaxJacNorm), shard}
 			recs = append(recs, rec)
 		}
 		if _, err := f.Append(recs...); err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/fisens/fisens/fisens/condition"
 	"github.com/fisens/fisens/internal/progress"
 	"github.com/fisens/fisens/models"
+	"github.com/fisens/fisens/results"
 	"github.com/fisens/fisens/stats"
 )
 
@@ -367,7 +368,7 @@ func runEstimatorModel(ctx context.Context, c Common, b compute.Backend, cfg Est
 			x := append([]float32(nil), P...)
 			for n := 0; n < batch.N(); n++ {
 				dir := estGaussian(rng, per)
-				estScaleTo(dir, mag*estNorm(P[n*per:(n+1)*per]))
+				estScaleTo(dir, mag*condition.Norm(P[n*per:(n+1)*per]))
 				for i := range dir {
 					x[n*per+i] += dir[i]
 				}
@@ -388,7 +389,7 @@ func runEstimatorModel(ctx context.Context, c Common, b compute.Backend, cfg Est
 		biasN := make([]float64, L)
 		for l := 0; l < L; l++ {
 			k := estGaussian(rng, len(w0.Kernels[l]))
-			estScaleTo(k, estNorm(w0.Kernels[l]))
+			estScaleTo(k, condition.Norm(w0.Kernels[l]))
 			op, err := est.OpNorm(l, k)
 			if err != nil {
 				return nil, err
@@ -396,8 +397,8 @@ func runEstimatorModel(ctx context.Context, c Common, b compute.Backend, cfg Est
 			dir.Kernels[l], opRel[l] = k, op/em.Norms[l].Op
 			if w0.Biases[l] != nil {
 				bb := estGaussian(rng, len(w0.Biases[l]))
-				estScaleTo(bb, estNorm(w0.Biases[l]))
-				dir.Biases[l], biasN[l] = bb, estNorm(w0.Biases[l])
+				estScaleTo(bb, condition.Norm(w0.Biases[l]))
+				dir.Biases[l], biasN[l] = bb, condition.Norm(w0.Biases[l])
 			}
 		}
 		for _, mag := range cfg.Magnitudes {
@@ -487,7 +488,7 @@ func runEstimatorModel(ctx context.Context, c Common, b compute.Backend, cfg Est
 							return nil, err
 						}
 						sz.Weight[l] = op / em.Norms[l].Op
-						sz.Bias[l] = estNorm(kd.delta.Biases[l])
+						sz.Bias[l] = condition.Norm(kd.delta.Biases[l])
 					}
 					f, err := est.Run(one, condition.AddWeights(w0, kd.delta), 0)
 					if err != nil {
@@ -545,7 +546,7 @@ func estLocalConditions(b compute.Backend, m *models.Model, batch fisens.Batch) 
 			for _, v := range jac.LogitsOf(n) {
 				zn += v * v
 			}
-			out = append(out, math.Sqrt(math.Max(lmax, 0))*estNorm(sub.X[n*per:(n+1)*per])/math.Sqrt(zn))
+			out = append(out, math.Sqrt(math.Max(lmax, 0))*condition.Norm(sub.X[n*per:(n+1)*per])/math.Sqrt(zn))
 		}
 	}
 	return out, nil
@@ -698,17 +699,9 @@ func estGaussian(rng *rand.Rand, n int) []float32 {
 	return v
 }
 
-func estNorm(v []float32) float64 {
-	var s float64
-	for _, x := range v {
-		s += float64(x) * float64(x)
-	}
-	return math.Sqrt(s)
-}
-
 // estScaleTo rescales v in place to Euclidean norm r.
 func estScaleTo(v []float32, r float64) {
-	n := estNorm(v)
+	n := condition.Norm(v)
 	if n == 0 {
 		return
 	}
@@ -1070,7 +1063,7 @@ func (res *EstimatorResult) Report(c Common) (*Report, error) {
 		var pts [][]string
 		for _, m := range res.Models {
 			for _, p := range m.Points {
-				pts = append(pts, []string{m.Name, p.Kind, fmtFloat(p.Magnitude), strconv.Itoa(p.Image), fmtFloat(p.Bound), fmtFloat(p.Measured), strconv.FormatBool(p.Flipped)})
+				pts = append(pts, []string{m.Name, p.Kind, results.FormatFloat(p.Magnitude), strconv.Itoa(p.Image), results.FormatFloat(p.Bound), results.FormatFloat(p.Measured), strconv.FormatBool(p.Flipped)})
 			}
 		}
 		if err := rep.SaveTable(c, []string{"model", "kind", "magnitude", "image", "bound", "measured", "flipped"}, pts,
@@ -1080,8 +1073,8 @@ func (res *EstimatorResult) Report(c Common) (*Report, error) {
 		var bits [][]string
 		for _, m := range res.Models {
 			for _, b := range m.Bits {
-				bits = append(bits, []string{m.Name, strconv.Itoa(b.Bits), fmtFloat(b.BoundW), fmtFloat(b.MaxW), fmtFloat(b.MedianW), fmtFloat(b.AccW), fmtFloat(b.FlippedW),
-					fmtFloat(b.BoundWA), fmtFloat(b.MaxWA), fmtFloat(b.MedianWA), fmtFloat(b.AccWA), fmtFloat(b.FlippedWA)})
+				bits = append(bits, []string{m.Name, strconv.Itoa(b.Bits), results.FormatFloat(b.BoundW), results.FormatFloat(b.MaxW), results.FormatFloat(b.MedianW), results.FormatFloat(b.AccW), results.FormatFloat(b.FlippedW),
+					results.FormatFloat(b.BoundWA), results.FormatFloat(b.MaxWA), results.FormatFloat(b.MedianWA), results.FormatFloat(b.AccWA), results.FormatFloat(b.FlippedWA)})
 			}
 		}
 		if err := rep.SaveTable(c, []string{"model", "bits", "bound_w_max", "measured_w_max", "measured_w_median", "acc_w", "flipped_w",

@@ -52,15 +52,10 @@ func DefaultIdentityConfig(scale Scale, backendName string) IdentityConfig {
 
 func (cfg IdentityConfig) check() error {
 	switch {
-	case len(cfg.Models) == 0:
-		return errors.New("identity: Models is empty, want at least one model reference")
 	case cfg.TrainImages < 0 || cfg.TestImages < 0:
 		return fmt.Errorf("identity: TrainImages %d, TestImages %d: want ≥ 0 (0 = all)", cfg.TrainImages, cfg.TestImages)
-	case cfg.Batch < 1:
-		return fmt.Errorf("identity: Batch = %d, want ≥ 1", cfg.Batch)
 	}
-	_, err := ParseConvention(cfg.Convention)
-	return err
+	return checkCommon("identity", cfg.Models, cfg.Batch, cfg.Convention)
 }
 
 // IdentityResult is what the identity experiment gathered.
@@ -122,26 +117,16 @@ func RunIdentity(ctx context.Context, c Common, cfg IdentityConfig) (*IdentityRe
 			split string
 			n     int
 		}{{datasets.SplitTrain, cfg.TrainImages}, {datasets.SplitTest, cfg.TestImages}} {
-			set, err := lm.Set(part.split)
+			fi, err := sampleInputFI(ctx, c, lm, part.split, part.n, cfg.Batch, cfg.Convention)
 			if err != nil {
-				return nil, fmt.Errorf("identity: %s: %w", lm.Name, err)
+				return nil, fmt.Errorf("identity: %w", err)
 			}
-			spec := InputFISpec{Model: lm, Split: part.split, Set: set, Indices: datasets.SampleIndices(set.Len(), part.n, c.Seed, streamExamples),
-				Batch: cfg.Batch, Convention: cfg.Convention}
-			file, err := InputFIPath(c, spec)
-			if err != nil {
-				return nil, err
-			}
-			rs, complete, err := InputFITable(ctx, c, spec)
-			if err != nil {
-				return nil, fmt.Errorf("identity: %s: %w", lm.Name, err)
-			}
-			res.Files = append(res.Files, c.Shard.Path(file))
-			res.Complete = res.Complete && complete
+			res.Files = append(res.Files, fi.File)
+			res.Complete = res.Complete && fi.Complete
 			if part.split == datasets.SplitTrain {
-				m.True = resultsOf(rs, false)
+				m.True = resultsOf(fi.Rows, false)
 			}
-			m.Pred = append(m.Pred, resultsOf(rs, true)...)
+			m.Pred = append(m.Pred, resultsOf(fi.Rows, true)...)
 		}
 		if cfg.OnePixel {
 			p, err := c.Path(fmt.Sprintf("onepixel/%s-%s-%s.csv", lm.Name, lm.Dataset, datasets.SplitTest))

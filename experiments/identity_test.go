@@ -2,8 +2,6 @@ package experiments
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -48,16 +46,7 @@ func TestIdentityEndToEnd(t *testing.T) {
 	if err != nil || len(figs) != 2 {
 		t.Fatalf("%d figures, err %v", len(figs), err)
 	}
-	c.Overrides = MustParseOverrides("identity.Models=" + strings.Join(refs, ",") + "; identity.TrainImages=50; identity.TestImages=30; identity.Batch=16")
-	rep, err := registered(t, "identity").Run(context.Background(), c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{"identity/fi-vs-odds.png", "identity/ratio.png"} {
-		if _, err := os.Stat(filepath.Join(c.OutDir, f)); err != nil {
-			t.Errorf("missing output: %v", err)
-		}
-	}
+	rep := runRegistered(t, c, "identity", "identity.Models="+strings.Join(refs, ",")+"; identity.TrainImages=50; identity.TestImages=30; identity.Batch=16", "identity/fi-vs-odds.png", "identity/ratio.png")
 	if len(rep.Findings) != 6 || !strings.Contains(rep.Findings[2], "single pixel") {
 		t.Errorf("findings %q", rep.Findings)
 	}

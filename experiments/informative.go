@@ -12,6 +12,7 @@ import (
 	"github.com/fisens/fisens/datasets"
 	"github.com/fisens/fisens/figures"
 	"github.com/fisens/fisens/fisens"
+	"github.com/fisens/fisens/results"
 	"github.com/fisens/fisens/stats"
 )
 
@@ -591,8 +592,8 @@ func (r *InformativeResult) Table() ResultTable {
 			if kind == KindLayer {
 				pr = "layer size"
 			}
-			data = append(data, []string{m.Name, kind, strconv.Itoa(s.N), pr, strconv.Itoa(s.AtBound), fmtF(s.Q10), fmtF(s.MedRatio), fmtF(s.Q90),
-				fmtF(s.RhoFIJac), fmtF(s.RhoFISoft), fmtF(s.RhoFICook), fmtF(s.RhoJacCook), fmtF(s.RhoFIOdds)})
+			data = append(data, []string{m.Name, kind, strconv.Itoa(s.N), pr, strconv.Itoa(s.AtBound), results.FormatFloat(s.Q10), results.FormatFloat(s.MedRatio), results.FormatFloat(s.Q90),
+				results.FormatFloat(s.RhoFIJac), results.FormatFloat(s.RhoFISoft), results.FormatFloat(s.RhoFICook), results.FormatFloat(s.RhoJacCook), results.FormatFloat(s.RhoFIOdds)})
 		}
 	}
 	return ResultTable{Header: header, Rows: data, Ref: TableRef{Name: "informative/summary.csv", Title: "Where FI is informative: per perturbation kind",
@@ -610,7 +611,7 @@ func (r *InformativeResult) RankCutTable() ResultTable {
 				if ab == nil {
 					continue
 				}
-				data = append(data, []string{m.Name, kind, fmtF(cut), strconv.Itoa(ab[t]), strconv.Itoa(m.Total[kind])})
+				data = append(data, []string{m.Name, kind, results.FormatFloat(cut), strconv.Itoa(ab[t]), strconv.Itoa(m.Total[kind])})
 			}
 		}
 	}

@@ -3,8 +3,6 @@ package experiments
 import (
 	"context"
 	"math"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -67,16 +65,7 @@ func TestInformativeEndToEnd(t *testing.T) {
 			t.Errorf("%s: gaps %v", m.Name, m.Gap)
 		}
 	}
-	c.Overrides = MustParseOverrides("informative.Models=" + strings.Join(refs, ",") + "; informative.Images=2; informative.LayerImages=1")
-	rep, err := registered(t, "informative").Run(context.Background(), c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{"informative/bound.png", "informative/correlations.png", "informative/rankcut.png", "informative/summary.csv", "informative/rankcut.csv"} {
-		if _, err := os.Stat(filepath.Join(c.OutDir, f)); err != nil {
-			t.Errorf("missing output: %v", err)
-		}
-	}
+	rep := runRegistered(t, c, "informative", "informative.Models="+strings.Join(refs, ",")+"; informative.Images=2; informative.LayerImages=1", "informative/bound.png", "informative/correlations.png", "informative/rankcut.png", "informative/summary.csv", "informative/rankcut.csv")
 	for _, f := range rep.Findings {
 		t.Log(f)
 	}

@@ -116,43 +116,6 @@ func newLoadedModel(b compute.Backend, ref, dataset string, m *models.Model) (*L
 		Scale: scale, Model: m, Analyzer: an}, nil
 }
 
-// dataOptions are the options of every dataset an experiment loads: progress to c.Progress, and
-// the data directory dir unless it is "" (the default location).
-func dataOptions(c Common, dir string) []datasets.Option {
-	opts := []datasets.Option{datasets.WithProgress(c.Progress)}
-	if dir != "" {
-		opts = append(opts, datasets.WithDir(dir))
-	}
-	return opts
-}
-
-// ReadBatch reads examples idx of set on the input scale as a fisens.Batch with their labels. A size
-// above len(idx) pads the batch to size examples by repeating the last one, so that every batch of
-// a loop has one shape and its graphs compile once; the results of the padding are to be ignored.
-func ReadBatch(set *datasets.Set, idx []int, scale datasets.Scale, size int) (fisens.Batch, error) {
-	if len(idx) == 0 {
-		return fisens.Batch{}, fmt.Errorf("%s: a batch of no examples", set.Name())
-	}
-	full := idx
-	if size > len(idx) {
-		full = make([]int, size)
-		copy(full, idx)
-		for i := len(idx); i < size; i++ {
-			full[i] = idx[len(idx)-1]
-		}
-	}
-	x, err := set.ReadBatch(full, scale)
-	if err != nil {
-		return fisens.Batch{}, err
-	}
-	labels := make([]int, len(full))
-	for i, j := range full {
-		labels[i] = set.Label(j)
-	}
-	h, w, ch := set.Dims()
-	return fisens.Batch{X: x, Shape: []int{len(full), h, w, ch}, Labels: labels}, nil
-}
-
 // Set loads split of the model's dataset, with the model's split seed and opts, and checks that
 // it fits the model.
 func (lm *LoadedModel) Set(split string, opts ...datasets.Option) (*datasets.Set, error) {
@@ -221,17 +184,19 @@ func ModelName(ref string) string {
 	return b.String()
 }
 
-// uniqueNames fails if two model references map to the same file name.
-func uniqueNames(exp string, refs []string) error {
+// modelNames returns the ModelName of every reference, or an error if two references of experiment
+// exp would share one (and so their output files).
+func modelNames(exp string, refs []string) ([]string, error) {
+	names := make([]string, len(refs))
 	seen := map[string]string{}
-	for _, ref := range refs {
+	for i, ref := range refs {
 		n := ModelName(ref)
 		if prev, dup := seen[n]; dup {
-			return fmt.Errorf("%s: models %q and %q would share the output name %q; rename one directory", exp, prev, ref, n)
+			return nil, fmt.Errorf("%s: models %q and %q would share the output name %q; rename one directory", exp, prev, ref, n)
 		}
-		seen[n] = ref
+		seen[n], names[i] = ref, n
 	}
-	return nil
+	return names, nil
 }
 
 // sameDataset compares dataset names loosely ("mnist" = "MNIST"; "mnist (…)" = "mnist").
@@ -293,8 +258,3 @@ func paperModelsWithCIFAR() []string {
 	}
 	return refs
 }
-
-// streamExamples is the generator stream of the examples the per-example setups (1, 3, 4, the
-// identity figure, the one-pixel study) draw: one stream, so that they draw the same images from a
-// split and share their rows of the input FI tables.
-const streamExamples = 1

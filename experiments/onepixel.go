@@ -68,19 +68,14 @@ func DefaultOnePixelConfig(scale Scale, backendName string) OnePixelConfig {
 
 func (cfg OnePixelConfig) check() error {
 	switch {
-	case len(cfg.Models) == 0:
-		return errors.New("onepixel: Models is empty, want at least one model reference")
 	case cfg.Pool < 0:
 		return fmt.Errorf("onepixel: Pool = %d, want ≥ 0 (0 = all)", cfg.Pool)
 	case cfg.Images < 1:
 		return fmt.Errorf("onepixel: Images = %d, want ≥ 1", cfg.Images)
-	case cfg.Batch < 1:
-		return fmt.Errorf("onepixel: Batch = %d, want ≥ 1", cfg.Batch)
 	case cfg.Split == "":
 		return errors.New("onepixel: Split is empty")
 	}
-	_, err := ParseConvention(cfg.Convention)
-	return err
+	return checkCommon("onepixel", cfg.Models, cfg.Batch, cfg.Convention)
 }
 
 // PixelGuides names the guides of the study, in table order.
@@ -231,19 +226,9 @@ func leastConfidentCorrect(set *datasets.Set, pool []int, logits []float32, K, n
 	}
 	var cands []cand
 	for j, i := range pool {
-		z := make([]float64, K)
-		for k := range z {
-			z[k] = float64(logits[j*K+k])
-		}
-		pi, _, err := fisens.Softmax(z)
+		pi, pred, err := softmaxRow(logits, j, K)
 		if err != nil {
 			return nil, 0, 0, fmt.Errorf("%s example %d: %w", set.Name(), i, err)
-		}
-		pred := 0
-		for k := range z {
-			if z[k] > z[pred] {
-				pred = k
-			}
 		}
 		if pred == set.Label(i) {
 			cands = append(cands, cand{i, pi[pred]})
@@ -353,6 +338,17 @@ func pixelGuides(jac *fisens.InputJacobian, b int, opt fisens.Options, seed int6
 }
 
 // argmaxF returns the index of the largest value (the first on ties).
+// softmaxRow returns π = softmax(z) and the predicted class argmax z of example j of logits
+// ([N·K], row-major).
+func softmaxRow(logits []float32, j, K int) (pi []float64, pred int, err error) {
+	z := make([]float64, K)
+	for k := range z {
+		z[k] = float64(logits[j*K+k])
+	}
+	pi, _, err = fisens.Softmax(z)
+	return pi, argmaxF(z), err
+}
+
 func argmaxF(v []float64) int {
 	best := 0
 	for i, x := range v {
@@ -461,10 +457,10 @@ func attackImages(ctx context.Context, c Common, cfg OnePixelConfig, conv fisens
 					e++
 				}
 			}
-			rec := []string{strconv.Itoa(r.Index), strconv.Itoa(r.Source), strconv.Itoa(r.Label), fmtF(r.Prob), fmtF(r.Bound)}
+			rec := []string{strconv.Itoa(r.Index), strconv.Itoa(r.Source), strconv.Itoa(r.Label), results.FormatFloat(r.Prob), results.FormatFloat(r.Bound)}
 			for _, t := range r.Tries {
-				rec = append(rec, strconv.Itoa(t.Pixel), fmtF(t.FI), fmtF(t.Jac), strconv.Itoa(t.Pred[0]), fmtF(t.Prob[0]),
-					strconv.Itoa(t.Pred[1]), fmtF(t.Prob[1]))
+				rec = append(rec, strconv.Itoa(t.Pixel), results.FormatFloat(t.FI), results.FormatFloat(t.Jac), strconv.Itoa(t.Pred[0]), results.FormatFloat(t.Prob[0]),
+					strconv.Itoa(t.Pred[1]), results.FormatFloat(t.Prob[1]))
 			}
 			recs = append(recs, append(rec, c.Shard.String()))
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"math"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -42,10 +41,7 @@ func TestOnePixelEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, err := datasets.Load(datasets.MNIST, datasets.SplitTest)
-	if err != nil {
-		t.Fatal(err)
-	}
+	set := loadMNIST(t, datasets.SplitTest)
 	for mi, m := range res.Models {
 		if len(m.Rows) != cfg.Images || m.PoolSize != 300 {
 			t.Fatalf("%s: %d rows, pool %d", m.Name, len(m.Rows), m.PoolSize)
@@ -121,16 +117,7 @@ func TestOnePixelEndToEnd(t *testing.T) {
 	if string(before) != string(after) || res2.Models[0].Success(0, 2) != res.Models[0].Success(0, 2) {
 		t.Fatal("the resumed run changed the results file")
 	}
-	c.Overrides = MustParseOverrides("onepixel.Models=" + strings.Join(refs, ",") + "; onepixel.Pool=300; onepixel.Images=12; onepixel.Batch=4")
-	rep, err := registered(t, "onepixel").Run(context.Background(), c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{"onepixel/success.png", "onepixel/success.csv"} {
-		if _, err := os.Stat(filepath.Join(c.OutDir, f)); err != nil {
-			t.Errorf("missing output: %v", err)
-		}
-	}
+	rep := runRegistered(t, c, "onepixel", "onepixel.Models="+strings.Join(refs, ",")+"; onepixel.Pool=300; onepixel.Images=12; onepixel.Batch=4", "onepixel/success.png", "onepixel/success.csv")
 	if len(rep.Findings) != 2 || !strings.Contains(rep.Findings[0], "at random") {
 		t.Errorf("findings %q", rep.Findings)
 	}

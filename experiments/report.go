@@ -134,6 +134,21 @@ func shardNote(c Common, files ...string) string {
 		c.Shard, strings.Join(files, ", "))
 }
 
+// checkCommon checks the settings most experiments share: at least one model, batches of at least
+// one example, and a known FI convention.
+func checkCommon(exp string, models []string, batch int, convention string) error {
+	switch {
+	case len(models) == 0:
+		return fmt.Errorf("%s: Models is empty, want at least one model reference", exp)
+	case batch < 1:
+		return fmt.Errorf("%s: Batch = %d, want ≥ 1", exp, batch)
+	}
+	if _, err := ParseConvention(convention); err != nil {
+		return fmt.Errorf("%s: %w", exp, err)
+	}
+	return nil
+}
+
 // figureResult is a result that draws its own figures and states its findings.
 type figureResult interface {
 	Figures() ([]ResultFigure, error)

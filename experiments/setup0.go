@@ -324,7 +324,10 @@ func RunSetup0(ctx context.Context, c Common, cfg Setup0Config) (*Setup0Result, 
 
 	// The models as trained, and the data they were trained on.
 	orig := make([]*models.Model, len(cfg.Models))
-	names := make([]string, len(cfg.Models))
+	names, err := modelNames("setup0", cfg.Models)
+	if err != nil {
+		return nil, err
+	}
 	dataset, splitSeed := cfg.Dataset, int64(datasets.DefaultSplitSeed)
 	for i, ref := range cfg.Models {
 		lm, err := LoadModel(c, ref, dataset)
@@ -337,10 +340,7 @@ func RunSetup0(ctx context.Context, c Common, cfg Setup0Config) (*Setup0Result, 
 		} else if seed != splitSeed {
 			return nil, fmt.Errorf("setup0: %s was trained with split seed %d, %s with %d: the clean training images would differ", ref, seed, cfg.Models[0], splitSeed)
 		}
-		orig[i], names[i] = lm.Model, ModelName(ref)
-	}
-	if err := uniqueNames("setup0", cfg.Models); err != nil {
-		return nil, err
+		orig[i] = lm.Model
 	}
 	opts := append([]datasets.Option{datasets.WithSplitSeed(splitSeed)}, dataOptions(c, cfg.DataDir)...)
 	train, err := datasets.Load(dataset, datasets.SplitTrain, opts...)
@@ -593,7 +593,7 @@ func scoreSetup0(ctx context.Context, c Common, b compute.Backend, m *models.Mod
 	key := func(u unit) []string { return []string{setName(u), strconv.Itoa(u.index)} }
 	// The run directory's run.json fingerprints the configuration; the table records what it holds.
 	f, err := openTable(c, base, results.Spec{Columns: setup0Columns, Key: []string{"set", "index"}, Settings: results.Settings{
-		"experiment": "setup0", "model": name, "authors_eps": fmtF(cfg.AuthorsEps),
+		"experiment": "setup0", "model": name, "authors_eps": results.FormatFloat(cfg.AuthorsEps),
 		"measure": "whole-image input FI of the fine-tuned model, log p(true), exact and authors' conventions"}})
 	if err != nil {
 		return nil, false, err
@@ -656,8 +656,8 @@ func scoreSetup0(ctx context.Context, c Common, b compute.Backend, m *models.Mod
 			for j, u := range batch {
 				r := ex[j]
 				recs[j] = []string{setName(u), strconv.Itoa(u.index), strconv.Itoa(sources[j]), strconv.Itoa(r.Label), strconv.Itoa(r.Pred),
-					fmtFloat(r.Prob), fmtFloat(r.Bound), fmtFloat(r.FI), strconv.Itoa(r.Rank),
-					fmtFloat(au[j].FI), strconv.Itoa(au[j].Rank), fmtFloat(r.JacNorm), fmtFloat(r.SoftmaxJacNorm), fmtFloat(minProb(jac.LogitsOf(j)))}
+					results.FormatFloat(r.Prob), results.FormatFloat(r.Bound), results.FormatFloat(r.FI), strconv.Itoa(r.Rank),
+					results.FormatFloat(au[j].FI), strconv.Itoa(au[j].Rank), results.FormatFloat(r.JacNorm), results.FormatFloat(r.SoftmaxJacNorm), results.FormatFloat(minProb(jac.LogitsOf(j)))}
 			}
 			if _, err := f.Append(recs...); err != nil {
 				return nil, false, err
@@ -698,9 +698,6 @@ func parseSetup0Row(rec []string) (Setup0Score, error) {
 	s.AuthorsFI, s.AuthorsRank, s.JacNorm, s.SoftmaxJacNorm, s.MinProb = p.Float(9), p.Int(10), p.Float(11), p.Float(12), p.Float(13)
 	return s, p.Err
 }
-
-// fmtFloat writes a float64 so that it reads back exactly (as fmtF).
-func fmtFloat(v float64) string { return results.FormatFloat(v) }
 
 // AtBound reports whether FI attains the odds bound (1 − π_y)/π_y to a relative 1e-6 (SPEC A.3:
 // equality holds when the rank is K − 1; numerically also when the dropped directions belong to
@@ -834,7 +831,8 @@ func fitVerdict(cfg Setup0Config, fitted float64) string {
 	if fitted >= 0.95 {
 		return " — the outliers are learned, as in the authors' regime (≥ 95 %): the curves measure the detection of fitted outliers"
 	}
-	return fmt.Sprintf(" — below the authors' regime (≥ 95 %% fitted; target %.0f %%): misclassified outliers dominate the curves, which then measure the detection of misclassified images", 100*cfg.FitTarget)
+	return fmt.Sprintf(" — below the authors' regime (≥ 95 %% fitted; target %.0f %%): the %.1f %% of the outliers still misclassified are easy positives for every score, "+
+		"so part of the curves measures the detection of misclassified images (raise MaxEpochs or the learning rate)", 100*cfg.FitTarget, 100*(1-fitted))
 }
 
 // outlierAcc returns the fraction of scored outliers (and clean images) the fine-tuned model

@@ -10,6 +10,7 @@ import (
 
 	"github.com/fisens/fisens/datasets"
 	"github.com/fisens/fisens/figures"
+	"github.com/fisens/fisens/results"
 )
 
 // Setup 1 (Shu & Zhu, SPEC A.6): outliers in the real training set. Whole-image FI with the TRUE
@@ -56,19 +57,14 @@ func DefaultSetup1Config(scale Scale, backendName string) Setup1Config {
 
 func (cfg Setup1Config) check() error {
 	switch {
-	case len(cfg.Models) == 0:
-		return errors.New("setup1: Models is empty, want at least one model reference")
 	case cfg.Images < 0:
 		return fmt.Errorf("setup1: Images = %d, want ≥ 0 (0 = all)", cfg.Images)
-	case cfg.Batch < 1:
-		return fmt.Errorf("setup1: Batch = %d, want ≥ 1", cfg.Batch)
 	case cfg.TopN < 1:
 		return fmt.Errorf("setup1: TopN = %d, want ≥ 1", cfg.TopN)
 	case cfg.Split == "":
 		return errors.New("setup1: Split is empty, want train, valid, test or train-full")
 	}
-	_, err := ParseConvention(cfg.Convention)
-	return err
+	return checkCommon("setup1", cfg.Models, cfg.Batch, cfg.Convention)
 }
 
 // Setup1Result is what Setup 1 computed.
@@ -119,20 +115,11 @@ func RunSetup1(ctx context.Context, c Common, cfg Setup1Config) (*Setup1Result, 
 
 // setup1Model scores one model.
 func setup1Model(ctx context.Context, c Common, cfg Setup1Config, lm *LoadedModel) (Setup1Model, string, bool, error) {
-	set, err := lm.Set(cfg.Split)
+	fi, err := sampleInputFI(ctx, c, lm, cfg.Split, cfg.Images, cfg.Batch, cfg.Convention)
 	if err != nil {
 		return Setup1Model{}, "", false, err
 	}
-	spec := InputFISpec{Model: lm, Split: cfg.Split, Set: set, Indices: datasets.SampleIndices(set.Len(), cfg.Images, c.Seed, streamExamples),
-		Batch: cfg.Batch, Convention: cfg.Convention}
-	file, err := InputFIPath(c, spec)
-	if err != nil {
-		return Setup1Model{}, "", false, err
-	}
-	rs, complete, err := InputFITable(ctx, c, spec)
-	if err != nil {
-		return Setup1Model{}, "", false, err
-	}
+	set, rs := fi.Set, fi.Rows
 	h, w, ch := set.Dims()
 	m := Setup1Model{Name: lm.Name, Ref: lm.Ref, Dataset: lm.Dataset, Split: cfg.Split, K: lm.K(), H: h, W: w, C: ch, Rows: rs,
 		Bound: SummarizeBound(resultsOf(rs, false), lm.K())}
@@ -141,7 +128,7 @@ func setup1Model(ctx context.Context, c Common, cfg Setup1Config, lm *LoadedMode
 		return Setup1Model{}, "", false, err
 	}
 	m.Top = top
-	return m, c.Shard.Path(file), complete, nil
+	return m, fi.File, fi.Complete, nil
 }
 
 // topImages returns the n rows with the largest value (ties: lower index first) with their pixels.
@@ -316,7 +303,7 @@ func (r *Setup1Result) Table() ResultTable {
 		for i, t := range m.Top {
 			x := t.Row.True
 			rowsData = append(rowsData, []string{m.Name, strconv.Itoa(i + 1), strconv.Itoa(t.Row.Index), strconv.Itoa(t.Row.Source),
-				strconv.Itoa(x.Label), strconv.Itoa(x.Pred), fmtF(x.Prob), fmtF(x.FI), strconv.Itoa(x.Rank), fmtF(x.Bound)})
+				strconv.Itoa(x.Label), strconv.Itoa(x.Pred), results.FormatFloat(x.Prob), results.FormatFloat(x.FI), strconv.Itoa(x.Rank), results.FormatFloat(x.Bound)})
 		}
 	}
 	return ResultTable{Header: header, Rows: rowsData, Ref: TableRef{Name: "setup1/top.csv", Title: "Setup 1: top-FI training images",

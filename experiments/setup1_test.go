@@ -2,8 +2,6 @@ package experiments
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -63,16 +61,7 @@ func TestSetup1EndToEnd(t *testing.T) {
 		t.Fatalf("%d figures, want 2", len(figs))
 	}
 	// The registered wrapper writes figures, the table and the index entries.
-	c.Overrides = MustParseOverrides("setup1.Models=" + strings.Join(refs, ",") + "; setup1.Images=60; setup1.Batch=16; setup1.Dataset=mnist")
-	rep, err := registered(t, "setup1").Run(context.Background(), c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{"setup1/manhattan.png", "setup1/manhattan.svg", "setup1/top.png", "setup1/top.csv"} {
-		if _, err := os.Stat(filepath.Join(c.OutDir, f)); err != nil {
-			t.Errorf("missing output: %v", err)
-		}
-	}
+	rep := runRegistered(t, c, "setup1", "setup1.Models="+strings.Join(refs, ",")+"; setup1.Images=60; setup1.Batch=16; setup1.Dataset=mnist", "setup1/manhattan.png", "setup1/manhattan.svg", "setup1/top.png", "setup1/top.csv")
 	if len(rep.Findings) != 2 || !strings.Contains(rep.Findings[0], "within 1e-6") || rep.Settings["Images"] != "60" {
 		t.Errorf("report: findings %q, settings %v", rep.Findings, rep.Settings)
 	}

@@ -162,11 +162,8 @@ func RunSetup2(ctx context.Context, c Common, cfg Setup2Config) (*Setup2Result, 
 	}{cfg, c.Seed}); err != nil {
 		return nil, err
 	}
-	names := make([]string, len(cfg.Models))
-	for i, ref := range cfg.Models {
-		names[i] = ModelName(ref)
-	}
-	if err := uniqueNames("setup2", cfg.Models); err != nil {
+	names, err := modelNames("setup2", cfg.Models)
+	if err != nil {
 		return nil, err
 	}
 	res := &Setup2Result{Config: cfg, Complete: true}
@@ -222,7 +219,7 @@ func runSetup2Model(ctx context.Context, c Common, cfg Setup2Config, ref, name, 
 	settings := results.Settings{"experiment": "setup2", "model": ref, "dataset": dataset, "form": cfg.Form.String(),
 		"measure": "parameter FI per layer and of all parameters, log p(true), exact convention (and the authors')"}
 	if cfg.Authors {
-		settings["authors_eps"] = fmtF(cfg.AuthorsEps)
+		settings["authors_eps"] = results.FormatFloat(cfg.AuthorsEps)
 	}
 	f, err := openTable(c, base, results.Spec{Columns: setup2Columns, Key: []string{"index", "group"}, Settings: settings})
 	if err != nil {
@@ -261,7 +258,7 @@ func runSetup2Model(ctx context.Context, c Common, cfg Setup2Config, ref, name, 
 		for k, v := range logits {
 			z[k] = float64(v)
 		}
-		mp := fmtFloat(minProb(z))
+		mp := results.FormatFloat(minProb(z))
 		var au *fisens.ParamResult
 		if cfg.Authors {
 			if au, err = an.ParamFI(batch, authors); err != nil {
@@ -274,11 +271,11 @@ func runSetup2Model(ctx context.Context, c Common, cfg Setup2Config, ref, name, 
 		row := func(group, layer, kind string, params int, r fisens.Result, a *fisens.Result) {
 			afi, arank := "NaN", "-1"
 			if a != nil {
-				afi, arank = fmtFloat(a.FI), strconv.Itoa(a.Rank)
+				afi, arank = results.FormatFloat(a.FI), strconv.Itoa(a.Rank)
 			}
 			recs = append(recs, []string{strconv.Itoa(i), group, strconv.Itoa(train.SourceIndex(i)), strconv.Itoa(r.Label), layer, kind,
-				strconv.Itoa(params), strconv.Itoa(r.Pred), fmtFloat(r.Prob), fmtFloat(r.Bound), fmtFloat(r.FI), strconv.Itoa(r.Rank),
-				fmtFloat(r.JacNorm), afi, arank, mp})
+				strconv.Itoa(params), strconv.Itoa(r.Pred), results.FormatFloat(r.Prob), results.FormatFloat(r.Bound), results.FormatFloat(r.FI), strconv.Itoa(r.Rank),
+				results.FormatFloat(r.JacNorm), afi, arank, mp})
 		}
 		for k, l := range ex.Groups {
 			var a *fisens.Result

@@ -62,12 +62,8 @@ func DefaultSetup3Config(scale Scale, backendName string) Setup3Config {
 
 func (cfg Setup3Config) check() error {
 	switch {
-	case len(cfg.Models) == 0:
-		return errors.New("setup3: Models is empty, want at least one model reference")
 	case cfg.TrainImages < 0 || cfg.TestImages < 0:
 		return fmt.Errorf("setup3: TrainImages %d, TestImages %d: want ≥ 0 (0 = all)", cfg.TrainImages, cfg.TestImages)
-	case cfg.Batch < 1:
-		return fmt.Errorf("setup3: Batch = %d, want ≥ 1", cfg.Batch)
 	case len(cfg.Quantiles) == 0:
 		return errors.New("setup3: Quantiles is empty")
 	}
@@ -79,8 +75,7 @@ func (cfg Setup3Config) check() error {
 	if cfg.XAxis != "" && cfg.XAxis != "true" && cfg.XAxis != "predicted" {
 		return fmt.Errorf("setup3: XAxis %q, want \"true\" or \"predicted\"", cfg.XAxis)
 	}
-	_, err := ParseConvention(cfg.Convention)
-	return err
+	return checkCommon("setup3", cfg.Models, cfg.Batch, cfg.Convention)
 }
 
 // xPredicted reports whether the Manhattan plots' x axis is the predicted class.
@@ -130,23 +125,13 @@ func RunSetup3(ctx context.Context, c Common, cfg Setup3Config) (*Setup3Result, 
 			n     int
 			dst   *[]InputFIRow
 		}{{datasets.SplitTrain, cfg.TrainImages, &m.Train}, {datasets.SplitTest, cfg.TestImages, &m.Test}} {
-			set, err := lm.Set(part.split)
+			fi, err := sampleInputFI(ctx, c, lm, part.split, part.n, cfg.Batch, cfg.Convention)
 			if err != nil {
-				return nil, fmt.Errorf("setup3: %s: %w", lm.Name, err)
+				return nil, fmt.Errorf("setup3: %w", err)
 			}
-			spec := InputFISpec{Model: lm, Split: part.split, Set: set, Indices: datasets.SampleIndices(set.Len(), part.n, c.Seed, streamExamples),
-				Batch: cfg.Batch, Convention: cfg.Convention}
-			file, err := InputFIPath(c, spec)
-			if err != nil {
-				return nil, err
-			}
-			rs, complete, err := InputFITable(ctx, c, spec)
-			if err != nil {
-				return nil, fmt.Errorf("setup3: %s: %w", lm.Name, err)
-			}
-			res.Files = append(res.Files, c.Shard.Path(file))
-			res.Complete = res.Complete && complete
-			*part.dst = rs
+			res.Files = append(res.Files, fi.File)
+			res.Complete = res.Complete && fi.Complete
+			*part.dst = fi.Rows
 		}
 		if res.Complete {
 			if err := m.summarize(cfg.Quantiles); err != nil {

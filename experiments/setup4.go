@@ -11,6 +11,7 @@ import (
 	"github.com/fisens/fisens/datasets"
 	"github.com/fisens/fisens/figures"
 	"github.com/fisens/fisens/fisens"
+	"github.com/fisens/fisens/results"
 )
 
 // Setup 4 (Shu & Zhu, SPEC A.6): vulnerable areas. For every pixel, the k × k square centred on
@@ -189,18 +190,17 @@ func chooseSetup4Images(ctx context.Context, c Common, cfg Setup4Config, lm *Loa
 	if cfg.Choose == "confidence" {
 		return chooseByConfidence(c, cfg, lm, set)
 	}
-	return chooseByFI(ctx, c, cfg, lm, set)
+	return chooseByFI(ctx, c, cfg, lm)
 }
 
 // chooseByFI picks the largest whole-image FI (f = log π_ŷ) of the Split pool and of the training
 // pool, and the rebuttal scripts' image: correctly classified, FI > 0.6 and π_ŷ > 0.5 (the largest
 // such FI). The FI tables are Setup 3's (the same files: nothing is recomputed after Setup 3).
-func chooseByFI(ctx context.Context, c Common, cfg Setup4Config, lm *LoadedModel, set *datasets.Set) ([]setup4Pick, error) {
+func chooseByFI(ctx context.Context, c Common, cfg Setup4Config, lm *LoadedModel) ([]setup4Pick, error) {
 	batch := DefaultSetup1Config(c.Scale, c.Backend).Batch
-	table := func(split string, s *datasets.Set, n int) ([]InputFIRow, error) {
-		spec := InputFISpec{Model: lm, Split: split, Set: s, Indices: datasets.SampleIndices(s.Len(), n, c.Seed, streamExamples), Batch: batch, Convention: cfg.Convention}
-		rs, _, err := InputFITable(ctx, c, spec)
-		return rs, err
+	table := func(split string, n int) ([]InputFIRow, error) {
+		fi, err := sampleInputFI(ctx, c, lm, split, n, batch, cfg.Convention)
+		return fi.Rows, err
 	}
 	largest := func(rs []InputFIRow, ok func(InputFIRow) bool) int {
 		best := -1
@@ -213,7 +213,7 @@ func chooseByFI(ctx context.Context, c Common, cfg Setup4Config, lm *LoadedModel
 	}
 	everyRow := func(InputFIRow) bool { return true }
 	var out []setup4Pick
-	test, err := table(cfg.Split, set, cfg.Pool)
+	test, err := table(cfg.Split, cfg.Pool)
 	if err != nil {
 		return nil, err
 	}
@@ -226,11 +226,7 @@ func chooseByFI(ctx context.Context, c Common, cfg Setup4Config, lm *LoadedModel
 		out = append(out, setup4Pick{Split: cfg.Split, Why: "rebuttal: correct, FI > 0.6, π > 0.5", Index: test[j].Index, FI: test[j].Pred.FI})
 	}
 	if cfg.Split != datasets.SplitTrain {
-		tset, err := lm.Set(datasets.SplitTrain)
-		if err != nil {
-			return nil, err
-		}
-		train, err := table(datasets.SplitTrain, tset, cfg.TrainPool)
+		train, err := table(datasets.SplitTrain, cfg.TrainPool)
 		if err != nil {
 			return nil, err
 		}
@@ -256,15 +252,10 @@ func chooseByConfidence(c Common, cfg Setup4Config, lm *LoadedModel, set *datase
 	correct, wrong := -1, -1
 	var pc, pw float64
 	for j, i := range pool {
-		z := make([]float64, K)
-		for k := range z {
-			z[k] = float64(logits[j*K+k])
-		}
-		pi, _, err := fisens.Softmax(z)
+		pi, pred, err := softmaxRow(logits, j, K)
 		if err != nil {
 			return nil, fmt.Errorf("%s example %d: %w", set.Name(), i, err)
 		}
-		pred := argmaxF(z)
 		if pred == set.Label(i) {
 			if correct < 0 || pi[pred] < pc {
 				correct, pc = i, pi[pred]
@@ -706,9 +697,9 @@ func (r *Setup4Result) Table() ResultTable {
 	for _, m := range r.Models {
 		for _, im := range m.Images {
 			a := im.Attack
-			data = append(data, []string{m.Name, im.Split, strconv.Itoa(im.Index), strconv.Itoa(im.Source), im.Why, fmtF(im.WholeFI), strconv.Itoa(im.Label),
-				strconv.Itoa(a.PredBefore), fmtF(a.ProbBefore), fmtF(im.Maps.Bound), strconv.Itoa(a.Row), strconv.Itoa(a.Col), fmtF(a.FI),
-				a.Change, strconv.Itoa(int(a.Value)), strconv.Itoa(a.PredAfter), fmtF(a.ProbAfter), strconv.FormatBool(a.Flipped)})
+			data = append(data, []string{m.Name, im.Split, strconv.Itoa(im.Index), strconv.Itoa(im.Source), im.Why, results.FormatFloat(im.WholeFI), strconv.Itoa(im.Label),
+				strconv.Itoa(a.PredBefore), results.FormatFloat(a.ProbBefore), results.FormatFloat(im.Maps.Bound), strconv.Itoa(a.Row), strconv.Itoa(a.Col), results.FormatFloat(a.FI),
+				a.Change, strconv.Itoa(int(a.Value)), strconv.Itoa(a.PredAfter), results.FormatFloat(a.ProbAfter), strconv.FormatBool(a.Flipped)})
 		}
 	}
 	return ResultTable{Header: header, Rows: data, Ref: TableRef{Name: "setup4/attacks.csv", Title: "Setup 4: one-pixel attacks",

@@ -20,10 +20,7 @@ func TestSetup4EndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, err := datasets.Load(datasets.MNIST, datasets.SplitTest)
-	if err != nil {
-		t.Fatal(err)
-	}
+	set := loadMNIST(t, datasets.SplitTest)
 	for mi, m := range res.Models {
 		if len(m.Images) != 2 || m.Images[0].Why != "least confident correct" || m.Images[1].Why != "most confident misclassified" {
 			t.Fatalf("%s: images %d", m.Name, len(m.Images))
@@ -94,11 +91,7 @@ func TestSetup4EndToEnd(t *testing.T) {
 	if err != nil || len(figs) != 4 {
 		t.Fatalf("%d figures, err %v", len(figs), err)
 	}
-	c.Overrides = MustParseOverrides("setup4.Models=" + strings.Join(refs, ",") + "; setup4.Pool=300; setup4.TrainPool=200")
-	rep, err := registered(t, "setup4").Run(context.Background(), c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := runRegistered(t, c, "setup4", "setup4.Models="+strings.Join(refs, ",")+"; setup4.Pool=300; setup4.TrainPool=200")
 	// The authors' defaults: images chosen by whole-image FI, −76 on the largest-FI pixel it alters.
 	def := DefaultSetup4Config(Quick, "")
 	def.Models, def.Pool, def.TrainPool = refs, 300, 200

@@ -36,10 +36,7 @@ func TestTable1EndToEnd(t *testing.T) {
 			t.Errorf("entry %d: model %q dataset %q", i, e.Model, e.Dataset)
 		}
 		// Oracle: count the correct predictions of the same test subset by hand.
-		test, err := datasets.Load(datasets.MNIST, datasets.SplitTest)
-		if err != nil {
-			t.Fatal(err)
-		}
+		test := loadMNIST(t, datasets.SplitTest)
 		sub := test.Subset(datasets.SampleIndices(test.Len(), 80, c.Seed, streamTable1+2))
 		m, err := models.Load(refs[i])
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/fisens/fisens/datasets"
 	"github.com/fisens/fisens/figures"
 	"github.com/fisens/fisens/models"
+	"github.com/fisens/fisens/results"
 )
 
 // The paper models: at paper scale, the first step trains ResNet50 and DenseNet121 on MNIST and
@@ -304,7 +305,7 @@ func (r *TrainModelsResult) Report(c Common) (*Report, error) {
 	for _, tm := range r.Models {
 		res := tm.Result
 		tab = append(tab, []string{tm.Arch, tm.Dataset, tm.Dir, strconv.Itoa(res.Epochs), strconv.Itoa(res.BestEpoch),
-			fmtF(res.BestValidAcc), fmt.Sprintf("%.1f", res.Seconds), strconv.FormatBool(tm.Reused)})
+			results.FormatFloat(res.BestValidAcc), fmt.Sprintf("%.1f", res.Seconds), strconv.FormatBool(tm.Reused)})
 		s := figures.Series{Name: tm.Arch + " " + tm.Dataset}
 		for _, e := range res.History {
 			if e.ValidAcc == e.ValidAcc { // not NaN

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fisens/fisens/internal/testnet"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
@@ -353,11 +354,5 @@ func TestBadInputErrors(t *testing.T) {
 			return err
 		},
 	}
-	for name, f := range cases {
-		if err := f(); err == nil {
-			t.Errorf("%s: want an error", name)
-		} else {
-			t.Logf("%s: %v", name, err)
-		}
-	}
+	testnet.WantErrors(t, cases)
 }

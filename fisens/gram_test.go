@@ -42,11 +42,10 @@ func gramOf(J *mat.Dense) []float64 {
 	return out
 }
 
-// naiveFI forms the p × p metric G = Jᵀ A J and its pseudo-inverse by SVD (relative threshold),
-// and returns ∇fᵀ G⁺ ∇f with ∇f = Jᵀ g.
-func naiveFI(J *mat.Dense, z []float64, g []float64) (float64, int) {
-	K, P := J.Dims()
+// softmaxJacobian returns A = diag(π) − ππᵀ = ∂π/∂z (K × K) and π = softmax(z).
+func softmaxJacobian(z []float64) (*mat.Dense, []float64) {
 	pi, _, _ := Softmax(z)
+	K := len(z)
 	A := mat.NewDense(K, K, nil)
 	for i := 0; i < K; i++ {
 		for j := 0; j < K; j++ {
@@ -54,6 +53,14 @@ func naiveFI(J *mat.Dense, z []float64, g []float64) (float64, int) {
 		}
 		A.Set(i, i, A.At(i, i)+pi[i])
 	}
+	return A, pi
+}
+
+// naiveFI forms the p × p metric G = Jᵀ A J and its pseudo-inverse by SVD (relative threshold),
+// and returns ∇fᵀ G⁺ ∇f with ∇f = Jᵀ g.
+func naiveFI(J *mat.Dense, z []float64, g []float64) (float64, int) {
+	K, P := J.Dims()
+	A, _ := softmaxJacobian(z)
 	var AJ, G mat.Dense
 	AJ.Mul(A, J)
 	G.Mul(J.T(), &AJ)
@@ -159,15 +166,7 @@ func TestFromGramGeneralObjectiveMatchesNaive(t *testing.T) {
 // naiveAuthors follows the authors' code literally on the p × K matrices.
 func naiveAuthors(J *mat.Dense, z []float64, y int, eps float64) (float64, int) {
 	K, P := J.Dims()
-	pi, _, _ := Softmax(z)
-	// grad = ∂π/∂ω (p × K) = Jᵀ A.
-	A := mat.NewDense(K, K, nil)
-	for i := 0; i < K; i++ {
-		for j := 0; j < K; j++ {
-			A.Set(i, j, -pi[i]*pi[j])
-		}
-		A.Set(i, i, A.At(i, i)+pi[i])
-	}
+	A, pi := softmaxJacobian(z)
 	var grad mat.Dense
 	grad.Mul(J.T(), A)
 	L := mat.NewDense(P, K, nil)

@@ -19,14 +19,7 @@ func TestFisherSpectrumIsTheMetricsSpectrum(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The naive p × p metric G = Jᵀ A J.
-		pi, _, _ := Softmax(m.z)
-		A := mat.NewDense(K, K, nil)
-		for i := 0; i < K; i++ {
-			for j := 0; j < K; j++ {
-				A.Set(i, j, -pi[i]*pi[j])
-			}
-			A.Set(i, i, A.At(i, i)+pi[i])
-		}
+		A, _ := softmaxJacobian(m.z)
 		var AJ, G mat.Dense
 		AJ.Mul(A, m.J)
 		G.Mul(m.J.T(), &AJ)

@@ -52,19 +52,7 @@ func TestDenseNetArchitectures(t *testing.T) {
 		{cifarCfg("densenet-small"), 21, 22, dsc},
 	} {
 		t.Run(fmt.Sprintf("%s_%d", c.cfg.Arch, c.cfg.Height), func(t *testing.T) {
-			m, out := buildOnly(t, c.cfg, 2)
-			if got := fmt.Sprint(out.Dimensions); got != "[2 10]" {
-				t.Errorf("logits shape %s, want [2 10]", got)
-			}
-			ls := layersOf(m.Store())
-			counts, params := kindCounts(t, ls)
-			if len(ls) != c.conv+c.bn+1 || counts["conv"] != c.conv || counts["bn"] != c.bn || counts["dense"] != 1 {
-				t.Errorf("%d trainable layers %v, want %d conv + %d bn + 1 dense", len(ls), counts, c.conv, c.bn)
-			}
-			if params != c.params {
-				t.Errorf("%d trainable parameters, want %d", params, c.params)
-			}
-			checkNonTrainable(t, m.Store())
+			ls := checkConvBNNet(t, c.cfg, c.conv, c.bn, c.params)
 			if ls[0].scope != "/stem/conv" || ls[1].scope != "/stem/bn" || ls[2].scope != "/block1/layer1/bn1" ||
 				ls[len(ls)-2].scope != "/final/bn" || ls[len(ls)-1].scope != "/dense" {
 				t.Errorf("layer order: %s, %s, %s … %s, %s", ls[0].scope, ls[1].scope, ls[2].scope, ls[len(ls)-2].scope, ls[len(ls)-1].scope)

@@ -79,6 +79,28 @@
 // --json prints fractions and example counts as JSON, --list lists the zoo with its recorded
 // accuracies.
 //
+// # Your own model: ONNX (LoadONNX)
+//
+// Load("path/model.onnx") (and every --model flag) loads an image classifier exported to ONNX by
+// PyTorch, Keras/tf2onnx or any other framework, through github.com/gomlx/onnx-gomlx v0.5.2, as a
+// *Model like the Go-defined ones (Config.Arch "onnx", Config.ONNX says how it was read; see LoadONNX
+// and ONNXOptions). Images are fed as raw 0–255 pixels [B, H, W, C]; the recorded preprocessing
+// ((x·scale − mean[c]) / std[c], from ONNXOptions, else the sidecar model.onnx.json, else pixels/255)
+// and, for an NCHW model, the transpose run inside the graph, so every gradient is with respect to
+// the raw pixels as for the zoo models. Layers for per-layer FI are the float initializers grouped
+// by their consuming node, in scopes "/conv_NAME", "/bn_NAME", "/dense_NAME", "/other_NAME" (NAME from
+// PyTorch's parameter names), with the variable names of this package ("weights", "biases", "gamma",
+// "beta", non-trainable "mean" and "variance"). Before conversion the graph is adapted to the
+// importer: Dropout and Identity nodes are removed, LeakyRelu becomes Max(x, α·x), PyTorch's computed
+// pad sizes are folded into constants, an average pool that counts padding gets an explicit Pad,
+// a final Softmax/LogSoftmax is cut off (its input is the logits), weights deduplicated by the
+// exporter get their own copies. ONNX models cannot be saved or trained here (Save refuses).
+//
+// The fixtures in testdata/onnx (scripts/onnx-fixtures.sh: Debian's torch 1.13) cover the CNN
+// operator set and channel-reduced torchvision ResNet, DenseNet, VGG and AlexNet members on 1×28×28
+// and 3×32×32 inputs, with PyTorch float64 references (TestONNXImport*); mnist-cnn.onnx is a small
+// CNN trained in PyTorch on MNIST (98.49 % test accuracy in PyTorch and here: TestONNXMNISTCNN*).
+//
 // # The zoo
 //
 // Small trained checkpoints are embedded in the package (directory models/zoo), so Load("zoo:NAME")

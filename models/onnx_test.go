@@ -180,10 +180,6 @@ func TestONNXImportForwardAcrossBackends(t *testing.T) {
 			}
 			bt := batchOf(f, f.Examples)
 			z, err := an.Logits(bt)
-			if knownGap(be, err) {
-				t.Logf("SKIPPED %s forward on %s until the backend decorator lands: %s", name, be, firstLine(err))
-				continue
-			}
 			if err != nil {
 				t.Fatalf("%s on %s: %v", name, be, err)
 			}
@@ -207,29 +203,6 @@ func TestONNXImportForwardAcrossBackends(t *testing.T) {
 	}
 }
 
-// knownGap reports whether err is one of the backend gaps of ../shared/STACK.md that issue 11's item
-// 2 (the backend helper's decorator in backend/) closes: no gradient of MaxPool on pure Go
-// (SelectAndScatterMax), none of Pad / strided convolutions on ONNX Runtime, and GoMLX's VJP table
-// has no entry for Pad on any backend (onnx-gomlx emits Pad for ONNX Pad nodes). Gradient tests skip
-// (loudly) on exactly these errors and fail on anything else.
-func knownGap(be string, err error) bool {
-	if err == nil {
-		return false
-	}
-	s := err.Error()
-	if strings.Contains(s, "Pad") && strings.Contains(s, "no gradient is defined yet") {
-		return true // GoMLX's own VJP table lacks Pad; the backend helper registers one
-	}
-	switch {
-	case strings.HasPrefix(be, "go"):
-		return strings.Contains(s, "SelectAndScatter")
-	case strings.HasPrefix(be, "onnx"):
-		return strings.Contains(s, "Pad") && strings.Contains(s, "not implemented") ||
-			strings.Contains(s, "dilations") || strings.Contains(s, "SelectAndScatter")
-	}
-	return false
-}
-
 func relErr(got, want float64) float64 {
 	return math.Abs(got-want) / math.Max(math.Abs(want), 1e-12)
 }
@@ -249,7 +222,9 @@ func gramErr(got []float64, want [][]float64) float64 {
 
 // TestONNXImportGradientsAcrossBackends compares input Jacobians (Gram matrix of the log-probability
 // Jacobian, its row for the label), FI, rank and both Jacobian norms, and the same for one layer of
-// each kind, with PyTorch's float64 values.
+// each kind, with PyTorch's float64 values. The gradients of MaxPool (pure Go), Pad, average pooling
+// and strided convolutions (ONNX Runtime) come from the backend decorator in backend/, and the Pad
+// gradient from the VJP it registers in GoMLX: this test fails if any of them regresses.
 func TestONNXImportGradientsAcrossBackends(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
@@ -258,7 +233,7 @@ func TestONNXImportGradientsAcrossBackends(t *testing.T) {
 	// float32 Jacobians: eigenvalues of Q below 1e-6 λ_max are rounding noise of a structurally
 	// rank-deficient Gram matrix (dead ReLUs); the references use 1e-10 in float64.
 	opt := fisens.Options{RelTol: 1e-6}
-	var skipped, ambiguous []string
+	var ambiguous []string
 	for _, be := range onnxTestBackends {
 		b, err := backend.New(be)
 		if err != nil {
@@ -273,10 +248,6 @@ func TestONNXImportGradientsAcrossBackends(t *testing.T) {
 			}
 			bt := batchOf(f, f.Examples)
 			jac, err := an.InputJacobian(bt)
-			if knownGap(be, err) {
-				skipped = append(skipped, fmt.Sprintf("%s/%s input gradient: %v", be, name, firstLine(err)))
-				continue
-			}
 			if err != nil {
 				t.Fatalf("%s on %s: input Jacobian: %v", name, be, err)
 			}
@@ -364,10 +335,6 @@ func TestONNXImportGradientsAcrossBackends(t *testing.T) {
 				}
 				one := fisens.Batch{X: bt.X[:f.Height*f.Width*f.Channels], Shape: []int{1, f.Height, f.Width, f.Channels}, Labels: bt.Labels[:1]}
 				pr, err := an.ParamFI(one, fisens.ParamOptions{Options: opt, Only: []string{scope}})
-				if knownGap(be, err) {
-					skipped = append(skipped, fmt.Sprintf("%s/%s %s-layer gradient: %v", be, name, kind, firstLine(err)))
-					continue
-				}
 				if err != nil {
 					t.Fatalf("%s on %s: layer %s: %v", name, be, scope, err)
 				}
@@ -415,27 +382,6 @@ func TestONNXImportGradientsAcrossBackends(t *testing.T) {
 		t.Logf("per-layer FI and rank not compared where float32 cannot resolve the reference's spectrum (Jacobian norms were), %d checks:\n  %s",
 			len(ambiguous), strings.Join(ambiguous, "\n  "))
 	}
-	if len(skipped) > 0 {
-		t.Logf("SKIPPED until the backend decorator of issue 11 item 2 lands (known backend gaps, see ../shared/STACK.md), %d checks:\n  %s",
-			len(skipped), strings.Join(skipped, "\n  "))
-	}
-}
-
-func firstLine(err error) string {
-	s := err.Error()
-	for _, op := range []string{"SelectAndScatter", "Pad", "dilations"} {
-		if i := strings.Index(s, op); i >= 0 {
-			s = s[i:]
-			break
-		}
-	}
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[:i]
-	}
-	if len(s) > 160 {
-		s = s[:160] + "…"
-	}
-	return s
 }
 
 func mulAB(a, b []float64, K int) []float64 {

@@ -117,6 +117,27 @@ func kindCounts(t *testing.T, ls []layer) (counts map[string]int, params int) {
 
 // checkNonTrainable checks that every non-trainable variable (except the RNG state) is a BN moving
 // "mean" or "variance".
+// checkConvBNNet builds cfg for a batch of 2 and checks the logits' shape, that the trainable
+// layers are conv conv layers, bn batch norms and one dense layer with params parameters in all,
+// and the non-trainable state; it returns the layers.
+func checkConvBNNet(t *testing.T, cfg Config, conv, bn, params int) []layer {
+	t.Helper()
+	m, out := buildOnly(t, cfg, 2)
+	if got := fmt.Sprint(out.Dimensions); got != "[2 10]" {
+		t.Errorf("logits shape %s, want [2 10]", got)
+	}
+	ls := layersOf(m.Store())
+	counts, n := kindCounts(t, ls)
+	if len(ls) != conv+bn+1 || counts["conv"] != conv || counts["bn"] != bn || counts["dense"] != 1 {
+		t.Errorf("%d trainable layers %v, want %d conv + %d bn + 1 dense", len(ls), counts, conv, bn)
+	}
+	if n != params {
+		t.Errorf("%d trainable parameters, want %d", n, params)
+	}
+	checkNonTrainable(t, m.Store())
+	return ls
+}
+
 func checkNonTrainable(t *testing.T, store *model.Store) {
 	t.Helper()
 	for v := range store.IterVariables() {
@@ -181,19 +202,7 @@ func TestResNetArchitectures(t *testing.T) {
 		{cifarCfg("resnet-small"), 13, 13, rsCIFAR},
 	} {
 		t.Run(fmt.Sprintf("%s_%d", c.cfg.Arch, c.cfg.Height), func(t *testing.T) {
-			m, out := buildOnly(t, c.cfg, 2)
-			if got := fmt.Sprint(out.Dimensions); got != "[2 10]" {
-				t.Errorf("logits shape %s, want [2 10]", got)
-			}
-			ls := layersOf(m.Store())
-			counts, params := kindCounts(t, ls)
-			if len(ls) != c.conv+c.bn+1 || counts["conv"] != c.conv || counts["bn"] != c.bn || counts["dense"] != 1 {
-				t.Errorf("%d trainable layers %v, want %d conv + %d bn + 1 dense", len(ls), counts, c.conv, c.bn)
-			}
-			if params != c.params {
-				t.Errorf("%d trainable parameters, want %d", params, c.params)
-			}
-			checkNonTrainable(t, m.Store())
+			ls := checkConvBNNet(t, c.cfg, c.conv, c.bn, c.params)
 			if ls[0].scope != "/stem/conv" || ls[len(ls)-1].scope != "/dense" {
 				t.Errorf("first/last layers %s, %s", ls[0].scope, ls[len(ls)-1].scope)
 			}

@@ -75,17 +75,7 @@ func checkZooAccuracy(t *testing.T, b compute.Backend) {
 	}
 	for _, e := range zoo {
 		t.Run(e.Name, func(t *testing.T) {
-			test, err := datasets.Load(e.Dataset, datasets.SplitTest, datasets.WithSplitSeed(e.SplitSeed))
-			if datasets.IsNotFound(err) {
-				t.Skipf("dataset %s not available: %v", e.Dataset, err)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			m, err := Load(ZooPrefix + e.Name)
-			if err != nil {
-				t.Fatal(err)
-			}
+			m, test := zooModelAndTest(t, e, datasets.WithSplitSeed(e.SplitSeed))
 			start := time.Now()
 			acc, err := Accuracy(b, m, test, 0)
 			if err != nil {
@@ -125,17 +115,7 @@ func TestZooSmoke(t *testing.T) {
 	}
 	for _, e := range zoo {
 		t.Run(e.Name, func(t *testing.T) {
-			test, err := datasets.Load(e.Dataset, datasets.SplitTest)
-			if datasets.IsNotFound(err) {
-				t.Skipf("dataset %s not available: %v", e.Dataset, err)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			m, err := Load(ZooPrefix + e.Name)
-			if err != nil {
-				t.Fatal(err)
-			}
+			m, test := zooModelAndTest(t, e)
 			start := time.Now()
 			acc, err := Accuracy(backend.Must("go"), m, test.Subset(test.Range(0, 100)), 100)
 			if err != nil {
@@ -147,4 +127,22 @@ func TestZooSmoke(t *testing.T) {
 			}
 		})
 	}
+}
+
+// zooModelAndTest loads the zoo model e and the test split of its dataset (skipping the test when
+// the dataset is not available).
+func zooModelAndTest(t *testing.T, e ZooModel, opts ...datasets.Option) (*Model, *datasets.Set) {
+	t.Helper()
+	test, err := datasets.Load(e.Dataset, datasets.SplitTest, opts...)
+	if datasets.IsNotFound(err) {
+		t.Skipf("dataset %s not available: %v", e.Dataset, err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Load(ZooPrefix + e.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, test
 }

@@ -44,14 +44,8 @@ func runEval(args []string) error {
 	list := fs.Bool("list", false, "list the zoo models and their recorded accuracies")
 	backendFlag := fs.String("backend", "", "compute backend: go, onnx:cpu, xla:cpu (default $GOMLX_BACKEND, else go)")
 	quiet := fs.Bool("quiet", false, "no progress bars")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	if help, err := parseOptions(fs, args); help || err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	if *list {
 		return listZoo(os.Stdout)

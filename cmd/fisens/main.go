@@ -6,6 +6,8 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"sort"
@@ -22,6 +24,21 @@ type command struct {
 var commands = map[string]command{}
 
 func register(c command) { commands[c.name] = c }
+
+// parseOptions parses the flags of a command that takes no positional arguments; -h (help) is
+// not an error, and stops the command.
+func parseOptions(fs *flag.FlagSet, args []string) (help bool, err error) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return true, nil
+		}
+		return false, err
+	}
+	if fs.NArg() > 0 {
+		return false, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	return false, nil
+}
 
 func usage() {
 	fmt.Fprintf(os.Stderr, "usage: fisens <command> [flags]\n\ncommands:\n")

@@ -60,14 +60,8 @@ func runTrain(args []string) error {
 	evalBatch := fs.Int("eval-batch", models.DefaultEvalBatch, "batch size of the validation passes")
 	backendFlag := fs.String("backend", "", "compute backend: go, onnx:cpu, xla:cpu (default $GOMLX_BACKEND, else go)")
 	quiet := fs.Bool("quiet", false, "no progress bars (epoch summaries are still printed)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	if help, err := parseOptions(fs, args); help || err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	if *out == "" {
 		return errors.New("--out DIR is required")

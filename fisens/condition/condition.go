@@ -1090,7 +1090,7 @@ func (e *Estimator) AttackInput(b fisens.Batch, rel float64, steps int) (fgsm, p
 	oh := tensors.FromFlatDataAndDimensions(onehotPred(f0.Logits, K), N, K)
 	radius := make([]float64, N)
 	for n := range radius {
-		radius[n] = rel * norm32(b.X[n*P:(n+1)*P])
+		radius[n] = rel * Norm(b.X[n*P:(n+1)*P])
 	}
 	grads := func(delta []float32) (z, gce, gdist []float32, err error) {
 		xp := make([]float32, len(b.X))
@@ -1140,7 +1140,7 @@ func (e *Estimator) AttackInput(b fisens.Batch, rel float64, steps int) (fgsm, p
 		}
 		for n := 0; n < N; n++ {
 			c, g := cur[n*P:(n+1)*P], gd[n*P:(n+1)*P]
-			gn := norm32(g)
+			gn := Norm(g)
 			if gn == 0 {
 				continue
 			}
@@ -1181,7 +1181,7 @@ func (e *Estimator) AttackWeights(b fisens.Batch, rel float64, steps int) (fgsm,
 	base := e.flatWeights(e.weights)
 	radius := make([]float64, len(base))
 	for i, w := range base {
-		radius[i] = rel * norm32(w)
+		radius[i] = rel * Norm(w)
 	}
 	nw := len(base)
 	grads := func(delta [][]float32) (z []float32, gce, gdist [][]float32, err error) {
@@ -1226,7 +1226,7 @@ func (e *Estimator) AttackWeights(b fisens.Batch, rel float64, steps int) (fgsm,
 				break
 			}
 			for i := range cur {
-				gn := norm32(gd[i])
+				gn := Norm(gd[i])
 				if gn == 0 || radius[i] == 0 {
 					continue
 				}
@@ -1302,7 +1302,8 @@ func cloneSlices(a [][]float32) [][]float32 {
 	return out
 }
 
-func norm32(v []float32) float64 {
+// Norm returns the Euclidean norm of v, accumulated in float64 (the ‖·‖ of PerturbSizes).
+func Norm(v []float32) float64 {
 	var s float64
 	for _, x := range v {
 		s += float64(x) * float64(x)
@@ -1313,13 +1314,13 @@ func norm32(v []float32) float64 {
 // setOnSphere writes into dst the direction of src scaled to norm r (a random direction if src is
 // zero). dst and src may be the same slice.
 func setOnSphere(dst, src []float32, r float64, rng *rand.Rand) {
-	n := norm32(src)
+	n := Norm(src)
 	if n == 0 {
 		for i := range dst {
 			dst[i] = float32(rng.NormFloat64())
 		}
 		src = dst
-		n = norm32(dst)
+		n = Norm(dst)
 	}
 	if n == 0 {
 		return

@@ -315,7 +315,7 @@ func TestBoundHoldsForRandomPerturbations(t *testing.T) {
 			x := append([]float32(nil), batch.X...)
 			for n := 0; n < batch.N(); n++ {
 				d := randSlice(rng, P, 1)
-				setOnSphere(d, d, rel*norm32(batch.X[n*P:(n+1)*P]), rng)
+				setOnSphere(d, d, rel*Norm(batch.X[n*P:(n+1)*P]), rng)
 				for i := range d {
 					x[n*P+i] += d[i]
 				}
@@ -330,7 +330,7 @@ func TestBoundHoldsForRandomPerturbations(t *testing.T) {
 			sz := PerturbSizes{Weight: make([]float64, 4), Bias: make([]float64, 4)}
 			for l := range d.Kernels {
 				d.Kernels[l] = randSlice(rng, len(w0.Kernels[l]), 1)
-				setOnSphere(d.Kernels[l], d.Kernels[l], rel*norm32(w0.Kernels[l]), rng)
+				setOnSphere(d.Kernels[l], d.Kernels[l], rel*Norm(w0.Kernels[l]), rng)
 				op, err := e.OpNorm(l, d.Kernels[l])
 				if err != nil {
 					t.Fatal(err)
@@ -338,8 +338,8 @@ func TestBoundHoldsForRandomPerturbations(t *testing.T) {
 				sz.Weight[l] = op / e.Norms()[l].Op
 				if w0.Biases[l] != nil {
 					d.Biases[l] = randSlice(rng, len(w0.Biases[l]), 1)
-					setOnSphere(d.Biases[l], d.Biases[l], rel*norm32(w0.Biases[l]), rng)
-					sz.Bias[l] = norm32(d.Biases[l])
+					setOnSphere(d.Biases[l], d.Biases[l], rel*Norm(w0.Biases[l]), rng)
+					sz.Bias[l] = Norm(d.Biases[l])
 				}
 			}
 			f, err = e.Run(batch, AddWeights(w0, d), 0)
@@ -392,7 +392,7 @@ func TestAttacksRespectTheBound(t *testing.T) {
 	}
 	rf, rp := measure(fg), measure(pg)
 	for n, c := range conds {
-		if r := norm32(pg[n*P:(n+1)*P]) / norm32(batch.X[n*P:(n+1)*P]); math.Abs(r-rel) > 1e-4 {
+		if r := Norm(pg[n*P:(n+1)*P]) / Norm(batch.X[n*P:(n+1)*P]); math.Abs(r-rel) > 1e-4 {
 			t.Errorf("example %d: PGD perturbation of relative size %v, want %v", n, r, rel)
 		}
 		bound := c.Bound(PerturbSizes{Input: rel})
@@ -414,12 +414,12 @@ func TestAttacksRespectTheBound(t *testing.T) {
 	}
 	sz := PerturbSizes{Weight: make([]float64, 4), Bias: make([]float64, 4)}
 	for l := range wp.Kernels {
-		if r := norm32(wp.Kernels[l]) / norm32(w0.Kernels[l]); math.Abs(r-rel) > 1e-4 {
+		if r := Norm(wp.Kernels[l]) / Norm(w0.Kernels[l]); math.Abs(r-rel) > 1e-4 {
 			t.Errorf("layer %d: kernel perturbation of relative size %v, want %v", l, r, rel)
 		}
 		op, _ := e.OpNorm(l, wp.Kernels[l])
 		sz.Weight[l] = op / e.Norms()[l].Op
-		sz.Bias[l] = norm32(wp.Biases[l])
+		sz.Bias[l] = Norm(wp.Biases[l])
 	}
 	if got, bound := RelChange(f.Logits, f0.Logits[:chainK], chainK)[0], conds[0].Bound(sz); got > bound || got <= 0 {
 		t.Errorf("weight attack: measured %v, bound %v", got, bound)

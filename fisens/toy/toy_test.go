@@ -3,23 +3,14 @@ package toy
 import (
 	"math"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/fisens/fisens/backend"
 	"github.com/fisens/fisens/fisens"
+	"github.com/fisens/fisens/internal/testnet"
 	"github.com/gomlx/compute"
 )
 
-var (
-	goOnce sync.Once
-	goBack compute.Backend
-)
-
-func testBackend(t testing.TB) compute.Backend {
-	goOnce.Do(func() { goBack = backend.Must("go") })
-	return goBack
-}
+func testBackend(t testing.TB) compute.Backend { return testnet.Backend(t) }
 
 // Weights of a 3-class and a 4-class teaching model (float32-exact, so the autodiff Jacobian of the
 // linear model is W exactly).
@@ -537,13 +528,7 @@ func TestErrors(t *testing.T) {
 			return err
 		},
 	}
-	for name, f := range cases {
-		if err := f(); err == nil {
-			t.Errorf("%s: want an error", name)
-		} else {
-			t.Logf("%s: %v", name, err)
-		}
-	}
+	testnet.WantErrors(t, cases)
 	l, _ := At(an, good, 0, []int{0}, Additive, fisens.Options{})
 	if _, _, err := l.Directions(10); err == nil {
 		t.Error("Directions with p = 1: want an error")

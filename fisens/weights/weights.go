@@ -23,6 +23,7 @@ import (
 	"hash/fnv"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 
@@ -155,12 +156,12 @@ func FindLayer(store *model.Store, scope string) (*Layer, error) {
 		}
 		names = append(names, v.Name())
 		switch {
-		case contains(kernelNames, v.Name()):
+		case slices.Contains(kernelNames, v.Name()):
 			if lp.Kernel != nil {
 				return nil, fmt.Errorf("weights: layer %q has two kernel variables (%s, %s)", scope, lp.Kernel.Name(), v.Name())
 			}
 			lp.Kernel = v
-		case contains(biasNames, v.Name()):
+		case slices.Contains(biasNames, v.Name()):
 			if lp.Bias != nil {
 				return nil, fmt.Errorf("weights: layer %q has two bias variables (%s, %s)", scope, lp.Bias.Name(), v.Name())
 			}
@@ -193,7 +194,7 @@ func Layers(store *model.Store) []string {
 	var out []string
 	seen := map[string]bool{}
 	for v := range store.IterVariables() {
-		if !v.Trainable || !contains(kernelNames, v.Name()) || seen[v.Scope()] {
+		if !v.Trainable || !slices.Contains(kernelNames, v.Name()) || seen[v.Scope()] {
 			continue
 		}
 		seen[v.Scope()] = true
@@ -213,15 +214,6 @@ func scopesOf(store *model.Store) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // Snapshot holds copies of variable values, to undo a perturbation.
@@ -350,31 +342,15 @@ func PerturbValues(kernel, bias []float32, units int, name string, p Perturbatio
 	rngB := seededRand(p.Seed, name, p.Kind.String(), "bias")
 	doK := p.Target != BiasOnly
 	doB := p.Target != KernelOnly && bias != nil
+	// Each variable gets its own draw (and, for noise, its own σ).
+	var perturb func(v []float32, q float64, rng *rand.Rand)
 	switch p.Kind {
 	case SynapseKnockout:
-		if doK {
-			knockout(kernel, p.Q, rngK)
-		}
-		if doB {
-			knockout(bias, p.Q, rngB)
-		}
-		return doK, doB, nil
+		perturb = knockout
 	case Draw:
-		if doK {
-			drawOwn(kernel, p.Q, rngK)
-		}
-		if doB {
-			drawOwn(bias, p.Q, rngB)
-		}
-		return doK, doB, nil
+		perturb = drawOwn
 	case GaussianNoise:
-		if doK {
-			addNoise(kernel, p.Q, rngK)
-		}
-		if doB {
-			addNoise(bias, p.Q, rngB)
-		}
-		return doK, doB, nil
+		perturb = addNoise
 	case NodeKnockout:
 		idx := sampleWithoutReplacement(units, int(math.Floor(p.Q*float64(units))), rngK)
 		for _, u := range idx {
@@ -386,8 +362,16 @@ func PerturbValues(kernel, bias []float32, units int, name string, p Perturbatio
 			}
 		}
 		return true, bias != nil, nil
+	default:
+		return false, false, fmt.Errorf("weights: unknown weight perturbation kind %d", int(p.Kind))
 	}
-	return false, false, fmt.Errorf("weights: unknown weight perturbation kind %d", int(p.Kind))
+	if doK {
+		perturb(kernel, p.Q, rngK)
+	}
+	if doB {
+		perturb(bias, p.Q, rngB)
+	}
+	return doK, doB, nil
 }
 
 // seededRand derives an independent PCG stream from a seed and labels.

@@ -105,3 +105,15 @@ func Backend(testing.TB) compute.Backend {
 	goBackendOnce.Do(func() { goBackend = backend.Must("go") })
 	return goBackend
 }
+
+// WantErrors calls every case and reports those that return no error (the errors are logged).
+func WantErrors(t *testing.T, cases map[string]func() error) {
+	t.Helper()
+	for name, f := range cases {
+		if err := f(); err == nil {
+			t.Errorf("%s: want an error", name)
+		} else {
+			t.Logf("%s: %v", name, err)
+		}
+	}
+}

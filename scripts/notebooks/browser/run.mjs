@@ -70,6 +70,7 @@ function notebookState() {
   return {
     ready: true,
     kernel: kernel ? kernel.status : "none",
+    connection: kernel ? kernel.connectionStatus : "none",
     cells,
     imgs: imgs.length,
     imgsDrawn: imgs.filter((i) => i.complete && i.naturalWidth > 0).length,
@@ -90,21 +91,38 @@ function cellFailure(c) {
   return m ? m[1] + "\n" + stderr.slice(-1500) : null;
 }
 
+const SCROLLER = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-WindowedPanel-outer";
+
+// shot saves a screenshot of the window; full: the whole notebook. JupyterLab scrolls inside the
+// notebook panel, not the page, so the window is made as tall as the notebook (up to MAX_H pixels);
+// a longer notebook is saved in parts (FILE-part1.png, ...). Returns the files written.
+const MAX_H = 12000;
 async function shot(page, file, full) {
-  // JupyterLab scrolls inside the notebook panel, not the page: for a full view, make the window
-  // as tall as the notebook (capped), then take the picture.
-  if (full) {
-    const h = await page.evaluate(() => {
-      const s = document.querySelector(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-WindowedPanel-outer") ||
-        document.querySelector(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook");
-      return s ? s.scrollHeight : 2000;
-    });
-    await page.setViewportSize({ width: 1400, height: Math.min(Math.max(h + 200, 900), 30000) });
-    await sleep(1500);
+  if (!full) {
+    await page.screenshot({ path: file });
+    log("screenshot", file);
+    return [file];
   }
-  await page.screenshot({ path: file });
-  if (full) await page.setViewportSize({ width: 1400, height: 1000 });
-  log("screenshot", file);
+  const h = await page.evaluate((sel) => (document.querySelector(sel) || {}).scrollHeight || 2000, SCROLLER);
+  await page.setViewportSize({ width: 1400, height: Math.min(Math.max(h + 250, 1000), MAX_H) });
+  await sleep(2000);
+  const view = await page.evaluate((sel) => (document.querySelector(sel) || {}).clientHeight || 1000, SCROLLER);
+  const files = [];
+  if (h <= view) {
+    await page.screenshot({ path: file });
+    files.push(file);
+  } else {
+    for (let k = 0; k * view < h; k++) {
+      await page.evaluate(([sel, y]) => { const s = document.querySelector(sel); if (s) s.scrollTop = y; }, [SCROLLER, k * view]);
+      await sleep(1500);
+      const f = file.replace(/\.png$/, `-part${k + 1}.png`);
+      await page.screenshot({ path: f });
+      files.push(f);
+    }
+  }
+  await page.setViewportSize({ width: 1400, height: 1000 });
+  log("screenshots", files.join(" "));
+  return files;
 }
 
 // driveSlider moves a live nb.Slider, checks the figure under it changes, and presses Done.
@@ -126,9 +144,12 @@ async function driveSlider(page, name) {
     if (!before) await sleep(1000);
   }
   if (!before) throw new Error("slider: no figure under the slider");
+  await slider.evaluate((el) => el.scrollIntoView({ block: "start" }));
+  await sleep(500);
   await shot(page, path.join(opt.out, `${name}-slider-start.png`), false);
   const max = Number(await slider.getAttribute("max"));
-  const target = Math.round(max * 0.85);
+  // A quarter of the way: in notebook 00 that is ω = −2, where FI of x1 alone falls far below the odds.
+  const target = Math.round(max * 0.25);
   await slider.evaluate((el, v) => {
     el.value = String(v);
     el.dispatchEvent(new Event("input", { bubbles: true }));
@@ -142,7 +163,9 @@ async function driveSlider(page, name) {
   if (after === before) throw new Error(`slider: moved to ${target} but the figure was not redrawn within 120 s`);
   log(`${name}: slider moved to ${target}/${max}, figure redrawn`);
   await sleep(1000);
-  await slider.scrollIntoViewIfNeeded();
+  // The slider at the top of the view, its figure and text under it.
+  await slider.evaluate((el) => el.scrollIntoView({ block: "start" }));
+  await sleep(500);
   await shot(page, path.join(opt.out, `${name}-slider-moved.png`), false);
   const done = page.locator(".jp-OutputArea-output button", { hasText: "Done" }).first();
   await done.click();
@@ -163,14 +186,21 @@ async function runNotebook(browser, nbPath) {
     await page.goto(`${opt.url}/lab/tree/${encodeURIComponent(nbPath)}?token=${opt.token}`, { timeout: 120000 });
     // Wait for the notebook and its kernel.
     let st;
+    // GoNB (v0.11.3) publishes no status outside its replies, and JupyterLab ignores the ones that
+    // answer kernel_info requests: until the first cell runs, the kernel's status stays "unknown"
+    // (so does JupyterLab's status bar). A connected kernel is ready.
+    const started = (s) => s.ready && s.connection === "connected" && (s.kernel === "idle" || s.kernel === "unknown") && s.cells.length > 0;
     for (let i = 0; i < 240; i++) {
       st = await page.evaluate(notebookState);
-      if (st.ready && st.kernel === "idle" && st.cells.length > 0) break;
+      if (started(st)) break;
       await sleep(1000);
     }
-    if (!st.ready || st.kernel !== "idle") throw new Error(`the notebook or its kernel did not start (kernel: ${st.kernel})`);
-    log(`${name}: open, ${st.cells.length} code cells, kernel idle; Run All`);
-    await page.evaluate(() => window.jupyterapp.commands.execute("notebook:run-all-cells"));
+    if (!started(st)) throw new Error(`the notebook or its kernel did not start (kernel: ${st.kernel}, ${st.connection})`);
+    await sleep(2000);
+    log(`${name}: open, ${st.cells.length} code cells, kernel ${st.kernel} and connected; Run All`);
+    // Start Run All without waiting for it: the command's promise resolves only when every cell has
+    // run, and a slider cell runs until its Done button is pressed.
+    await page.evaluate(() => { window.jupyterapp.commands.execute("notebook:run-all-cells"); });
 
     const deadline = Date.now() + opt.timeout * 1000;
     let slider = null;
@@ -194,7 +224,7 @@ async function runNotebook(browser, nbPath) {
         slider = await driveSlider(page, name);
         continue;
       }
-      const busy = st.kernel !== "idle" || st.cells.some((c) => c.running || c.count === null);
+      const busy = st.kernel === "busy" || st.cells.some((c) => c.running || c.count === null);
       if (!busy) {
         if (!idleSince) idleSince = Date.now();
         if (Date.now() - idleSince > 4000) break;
@@ -221,11 +251,8 @@ async function runNotebook(browser, nbPath) {
       result.problems.push(`the notebook has ${pngOutputs + htmlImgs} image outputs but only ${st.imgsDrawn} are on the page`);
     if (st.mdImgsDrawn < st.mdImgs) result.problems.push(`${st.mdImgs - st.mdImgsDrawn} markdown images (key figures) are broken`);
     if (slider) result.slider = slider;
-    await page.evaluate(() => window.jupyterapp.commands.execute("notebook:move-cursor-to-top" ) ).catch(() => {});
-    await page.evaluate(() => {
-      const s = document.querySelector(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-WindowedPanel-outer");
-      if (s) s.scrollTop = 0;
-    });
+    await page.evaluate((sel) => { const s = document.querySelector(sel); if (s) s.scrollTop = 0; }, SCROLLER);
+    await sleep(1000);
     await shot(page, path.join(opt.out, `${name}-top.png`), false);
     await shot(page, path.join(opt.out, `${name}.png`), true);
     result.ok = result.problems.length === 0;
