@@ -96,7 +96,7 @@ run() {
   export GOMLX_NO_AUTO_INSTALL=1 FISENS_DATA=$G/data
   say "1/4 check against the CPU reference (backend ${exact})"
   local rc_check=0
-  GOMLX_BACKEND=$exact timeout 200 "$G/gpu-check" check --ref "$G/ref.json" ${GPU_CHECK_ARGS_CHECK:-} || rc_check=$?
+  GOMLX_BACKEND=$exact timeout "${GPU_CHECK_CHECK_TIMEOUT:-200}" "$G/gpu-check" check --ref "$G/ref.json" ${GPU_CHECK_ARGS_CHECK:-} || rc_check=$?
   say "2/4 cost per image (batch $bench_batch; TF32 allowed as in a real run)"
   timeout 200 "$G/gpu-check" bench --models "${GPU_CHECK_BENCH_MODELS:-resnet50,densenet121}" --batch "$bench_batch" --reps 3 --train-steps 5 --param-images 2 \
     ${GPU_CHECK_ARGS_BENCH:-} || say "bench failed (rc $?)"
@@ -117,7 +117,7 @@ dry_run() {
   env_lines=$(scripts/install-xla.sh) || { say "scripts/install-xla.sh failed: no XLA CPU plugin for the dry run"; exit 1; }
   eval "$(grep '^export' <<<"$env_lines")"
   # Small sizes on the CPU: the small zoo ResNet for the cost and training steps.
-  GPU_CHECK_BACKEND=${GOMLX_BACKEND:-xla:cpu} GPU_CHECK_SECONDS=${GPU_CHECK_SECONDS:-300} GPU_CHECK_BATCH=4 \
+  GPU_CHECK_BACKEND=${GOMLX_BACKEND:-xla:cpu} GPU_CHECK_SECONDS=${GPU_CHECK_SECONDS:-300} GPU_CHECK_BATCH=4 GPU_CHECK_CHECK_TIMEOUT=1200 \
     GPU_CHECK_BENCH_MODELS=zoo:resnet-small-mnist GPU_CHECK_TRAIN_MODELS=resnet-small \
     GPU_CHECK_ARGS_BENCH="--reps 1 --train-steps 1 --param-images 1" GPU_CHECK_ARGS_TRAIN="--batch 32 --max-steps 20 --valid 500" run
 }

@@ -116,6 +116,10 @@ func runFI(args []string) error {
 		}
 		*data = ds
 	}
+	if *split == datasets.SplitUnlabeled && *objective == "true" {
+		// An unlabeled folder gives every image label 0: log π_0 would be computed silently.
+		return fmt.Errorf("--split %s has no labels: use --objective pred (FI of the predicted label), or add %s to the folder", datasets.SplitUnlabeled, datasets.LabelsFile)
+	}
 	set, err := datasets.Load(*data, *split)
 	if err != nil {
 		return err

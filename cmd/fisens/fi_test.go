@@ -332,3 +332,16 @@ func TestFIHelpStatesDefaults(t *testing.T) {
 		}
 	}
 }
+
+// An unlabeled image folder gives every image label 0: the true-label objective is refused.
+func TestFIRefusesTrueLabelOnUnlabeledImages(t *testing.T) {
+	dir := t.TempDir()
+	err := runFI([]string{"--model", "zoo:alexnet-small-mnist", "--data", "images:" + dir, "--split", "unlabeled",
+		"--out", filepath.Join(dir, "fi.csv"), "--backend", "go"})
+	if err == nil || !strings.Contains(err.Error(), "--objective pred") {
+		t.Fatalf("want an error naming --objective pred, got %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "fi.csv")); !os.IsNotExist(err) {
+		t.Fatalf("fi.csv was created: %v", err)
+	}
+}

@@ -81,6 +81,12 @@ func newModel(b compute.Backend, ref string, set *datasets.Set, logitScale float
 	if _, err := models.Predict(b, m, set.Subset([]int{0}), 1); err != nil {
 		return nil, 0, err
 	}
+	return m, logitScale, setWeights(m, logitScale)
+}
+
+// setWeights overwrites every float variable of m with deterministic values: He-uniform kernels
+// (the last dense layer's scaled by logitScale), BatchNorm γ = 1, β = 0, moving mean 0, variance 1.
+func setWeights(m *models.Model, logitScale float64) error {
 	for v := range m.Store().IterVariables() {
 		if v.DType().String() != "Float32" || !v.HasValue() {
 			continue
@@ -104,7 +110,7 @@ func newModel(b compute.Backend, ref string, set *datasets.Set, logitScale float
 				}
 			}
 			lim := math.Sqrt(6 / float64(fanIn)) // He uniform
-			if strings.Contains(v.Path(), "logits") || strings.Contains(v.Path(), "dense") || strings.Contains(v.Path(), "fc") {
+			if strings.HasPrefix(v.Path(), "/dense/") {
 				lim *= logitScale
 			}
 			r := newSplitMix(v.Path())
@@ -113,10 +119,10 @@ func newModel(b compute.Backend, ref string, set *datasets.Set, logitScale float
 			}
 		}
 		if err := v.SetValue(tensors.FromFlatDataAndDimensions(vals, shape.Dimensions...)); err != nil {
-			return nil, 0, err
+			return err
 		}
 	}
-	return m, logitScale, nil
+	return nil
 }
 
 // splitMix is SplitMix64 seeded by a string.
@@ -208,7 +214,7 @@ func runRef(args []string, check bool) error {
 	} else {
 		ref = refFile{Backend: backend.Name(""), N: *n}
 		for _, r := range strings.Split(*list, ",") {
-			ref.Models = append(ref.Models, refModel{Ref: strings.TrimSpace(r), LogitScale: 0.3})
+			ref.Models = append(ref.Models, refModel{Ref: strings.TrimSpace(r), LogitScale: 1})
 		}
 	}
 	failed := 0
@@ -226,6 +232,24 @@ func runRef(args []string, check bool) error {
 		an, err := fisens.NewAnalyzer(b, m)
 		if err != nil {
 			return err
+		}
+		if !check && !strings.HasPrefix(rm.Ref, models.ZooPrefix) {
+			// Scale the last layer so that the largest logit is 4 in magnitude: the softmax is then
+			// not saturated and FI, its rank and the maps are well conditioned on every backend.
+			z, err := an.Logits(bt)
+			if err != nil {
+				return fmt.Errorf("%s: %w", rm.Ref, err)
+			}
+			zmax := 0.0
+			for _, v := range z {
+				zmax = math.Max(zmax, math.Abs(float64(v)))
+			}
+			if zmax > 0 {
+				rm.LogitScale *= 4 / zmax
+				if err := setWeights(m, rm.LogitScale); err != nil {
+					return err
+				}
+			}
 		}
 		jac, err := an.InputJacobian(bt)
 		if err != nil {
