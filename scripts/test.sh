@@ -56,10 +56,12 @@ if [[ ${FISENS_SKIP_SLURM:-} != 1 ]]; then
   timeout 1800 scripts/slurm-local.sh
 fi
 
-step "fuzz smoke (10 s per parser)"
+step "fuzz smoke (10 s per file format: idx, CIFAR-10, result tables, image folders, ONNX)"
 go test -run '^$' -fuzz '^FuzzParseIDX$' -fuzztime 10s ./datasets/
 go test -run '^$' -fuzz '^FuzzParseCIFAR$' -fuzztime 10s ./datasets/
 go test -run '^$' -fuzz '^FuzzRead$' -fuzztime 10s ./results/
+go test -run '^$' -fuzz '^FuzzLoadImages$' -fuzztime 10s ./datasets/
+go test -run '^$' -fuzz '^FuzzLoadONNX$' -fuzztime 10s ./models/
 
 if [[ ${FISENS_SKIP_NOTEBOOKS:-} != 1 ]]; then
   step "notebooks (headless, quick scale)"

@@ -430,71 +430,29 @@ func (t *Tensor[T]) Destroy() error {
 	return nil
 }
 
+// NewTensor copies data into a new tensor allocated by ONNX Runtime.
+//
+// fisens patch: upstream wrapped the Go slice in place (CreateTensorWithDataAsOrtValue) without
+// keeping it alive, so a garbage collection between creating the tensor and running the session —
+// likely while a big graph compiles — let ONNX Runtime read freed memory (ResNet50/DenseNet121
+// training steps went NaN, labels arrived as {48, 0}). A Go slice must not be retained by C anyway.
+// BufferFromFlatData's contract is a transfer (a copy), so copying once is both safe and correct.
 func NewTensor[T TensorData](shape Shape, data []T) (*Tensor[T], error) {
-	memInfo, err := NewCpuMemoryInfo()
+	n := 1
+	for _, d := range shape {
+		n *= int(d)
+	}
+	if n != len(data) {
+		return nil, fmt.Errorf("NewTensor: shape %v holds %d elements, data has %d", shape, n, len(data))
+	}
+	t, err := NewEmptyTensor[T](shape)
 	if err != nil {
 		return nil, err
 	}
-	defer memInfo.Destroy()
-
-	var val *C.OrtValue
-	var shapePtr *C.int64_t
-	if len(shape) > 0 {
-		shapePtr = (*C.int64_t)(unsafe.Pointer(&shape[0]))
+	if n > 0 {
+		copy(t.GetData(), data)
 	}
-
-	var dtype DataType
-	var dummy T
-	switch any(dummy).(type) {
-	case float32:
-		dtype = TensorElementDataTypeFloat
-	case float64:
-		dtype = TensorElementDataTypeDouble
-	case int32:
-		dtype = TensorElementDataTypeInt32
-	case int64:
-		dtype = TensorElementDataTypeInt64
-	case bool:
-		dtype = TensorElementDataTypeBool
-	case int8:
-		dtype = TensorElementDataTypeInt8
-	case uint8:
-		dtype = TensorElementDataTypeUint8
-	case int16:
-		dtype = TensorElementDataTypeInt16
-	case uint16:
-		dtype = TensorElementDataTypeUint16
-	case uint32:
-		dtype = TensorElementDataTypeUint32
-	case uint64:
-		dtype = TensorElementDataTypeUint64
-	default:
-		return nil, fmt.Errorf("unsupported tensor type %T", dummy)
-	}
-
-	dataLen := len(data) * int(unsafe.Sizeof(dummy))
-	var dataPtr unsafe.Pointer
-	if len(data) > 0 {
-		dataPtr = unsafe.Pointer(&data[0])
-	}
-	status := C.wrapper_CreateTensorWithDataAsOrtValue(
-		ortApi,
-		memInfo.info,
-		dataPtr,
-		C.size_t(dataLen),
-		shapePtr,
-		C.size_t(len(shape)),
-		C.ONNXTensorElementDataType(dtype),
-		&val,
-	)
-	if err := statusToError(status); err != nil {
-		return nil, err
-	}
-
-	return &Tensor[T]{
-		val:   val,
-		shape: shape,
-	}, nil
+	return t, nil
 }
 
 func NewEmptyTensor[T TensorData](shape Shape) (*Tensor[T], error) {
