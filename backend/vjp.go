@@ -236,6 +236,23 @@ func convVJP(orig VJP, node *Node, vjpOutputs []*Node, outputShape shapes.Shape)
 	return []*Node{Concatenate(gx, p.axes.InputChannels), Concatenate(gk, p.axes.KernelOutputChannels)}
 }
 
+// spatial returns, for spatial axis i, the kernel size k, kernel dilation d, stride s and padding
+// (defaults 1, 1 and 0 where the parameters are shorter), and the input and output sizes.
+func (p convParams) spatial(i int, x, kernel, v *Node) (k, d, s int, pad [2]int, nIn, nOut int) {
+	k = kernel.Shape().Dimensions[p.axes.KernelSpatial[i]]
+	d, s = 1, 1
+	if i < len(p.kernelDilations) {
+		d = p.kernelDilations[i]
+	}
+	if i < len(p.strides) {
+		s = p.strides[i]
+	}
+	if i < len(p.paddings) {
+		pad = p.paddings[i]
+	}
+	return k, d, s, pad, x.Shape().Dimensions[p.axes.InputSpatial[i]], v.Shape().Dimensions[p.axes.OutputSpatial[i]]
+}
+
 // convKernelGrad is the kernel gradient of one channel group: x convolved with v as the kernel (the batch
 // axis contracted, x's channels as the batch), v dilated by the strides, strided by the kernel
 // dilations, padded p_lo at the start and so that exactly the kernel size comes out at the end.
@@ -249,20 +266,7 @@ func convKernelGrad(x, kernel, v *Node, p convParams) *Node {
 	dil := make([]int, n)
 	strides := make([]int, n)
 	for i := range n {
-		k := kernel.Shape().Dimensions[p.axes.KernelSpatial[i]]
-		d, s := 1, 1
-		if i < len(p.kernelDilations) {
-			d = p.kernelDilations[i]
-		}
-		if i < len(p.strides) {
-			s = p.strides[i]
-		}
-		var pad [2]int
-		if i < len(p.paddings) {
-			pad = p.paddings[i]
-		}
-		nIn := x.Shape().Dimensions[p.axes.InputSpatial[i]]
-		nOut := v.Shape().Dimensions[p.axes.OutputSpatial[i]]
+		k, d, s, pad, nIn, nOut := p.spatial(i, x, kernel, v)
 		pads[i] = [2]int{pad[0], (k-1)*d + (nOut-1)*s + 1 - nIn - pad[0]}
 		dil[i], strides[i] = s, d
 	}
@@ -285,21 +289,8 @@ func convInputGrad(x, kernel, v *Node, p convParams) *Node {
 	dil := make([]int, n)
 	strides := make([]int, n)
 	for i := range n {
-		k := kernel.Shape().Dimensions[p.axes.KernelSpatial[i]]
-		d, s := 1, 1
-		if i < len(p.kernelDilations) {
-			d = p.kernelDilations[i]
-		}
-		if i < len(p.strides) {
-			s = p.strides[i]
-		}
-		var pad [2]int
-		if i < len(p.paddings) {
-			pad = p.paddings[i]
-		}
+		k, d, s, pad, nIn, nOut := p.spatial(i, x, kernel, v)
 		kEff := (k-1)*d + 1
-		nIn := x.Shape().Dimensions[p.axes.InputSpatial[i]]
-		nOut := v.Shape().Dimensions[p.axes.OutputSpatial[i]]
 		pads[i] = [2]int{kEff - 1 - pad[0], nIn + pad[0] - (nOut-1)*s - 1}
 		dil[i], strides[i] = d, s
 	}
