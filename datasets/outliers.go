@@ -117,16 +117,7 @@ func MakeOutliers(src *Set, cfg OutlierConfig) (train, valid *Set, prov []Outlie
 					j += len(byClass[k])
 				}
 				p := grouped[j]
-				o := Outlier{Train: part == 0, Label: k, Base: b, Partner: p, PartnerLabel: src.Label(p),
-					BaseShift:    [2]int{r.rangeInt(-s, s), r.rangeInt(-s, s)},
-					PartnerShift: [2]int{r.rangeInt(-s, s), r.rangeInt(-s, s)}}
-				if part == 0 {
-					o.Index = len(trainProv)
-					trainProv = append(trainProv, o)
-				} else {
-					o.Index = len(validProv)
-					validProv = append(validProv, o)
-				}
+				addOutlier(r, src, s, part == 0, k, b, p, &trainProv, &validProv)
 			}
 		}
 	}
@@ -162,6 +153,20 @@ func MakeOutliers(src *Set, cfg OutlierConfig) (train, valid *Set, prov []Outlie
 		return nil, nil, nil, err
 	}
 	return train, valid, append(trainProv, validProv...), nil
+}
+
+// addOutlier draws the shifts of base b (class k) and partner p and appends the outlier to the
+// training or the validation provenance, numbered in its list.
+func addOutlier(r *rng, src *Set, s int, train bool, k, b, p int, trainProv, validProv *[]Outlier) {
+	o := Outlier{Train: train, Label: k, Base: b, Partner: p, PartnerLabel: src.Label(p),
+		BaseShift:    [2]int{r.rangeInt(-s, s), r.rangeInt(-s, s)},
+		PartnerShift: [2]int{r.rangeInt(-s, s), r.rangeInt(-s, s)}}
+	list := validProv
+	if train {
+		list = trainProv
+	}
+	o.Index = len(*list)
+	*list = append(*list, o)
 }
 
 // disjointOutliers is MakeOutliers with DisjointPartners: every class's bases are drawn first, then
@@ -217,16 +222,7 @@ func disjointOutliers(src *Set, cfg OutlierConfig, r *rng, cands [][]int, s int)
 				p := avail[c][j]
 				last := len(avail[c]) - 1
 				avail[c][j], avail[c] = avail[c][last], avail[c][:last]
-				o := Outlier{Train: part == 0, Label: k, Base: b, Partner: p, PartnerLabel: src.Label(p),
-					BaseShift:    [2]int{r.rangeInt(-s, s), r.rangeInt(-s, s)},
-					PartnerShift: [2]int{r.rangeInt(-s, s), r.rangeInt(-s, s)}}
-				if part == 0 {
-					o.Index = len(trainProv)
-					trainProv = append(trainProv, o)
-				} else {
-					o.Index = len(validProv)
-					validProv = append(validProv, o)
-				}
+				addOutlier(r, src, s, part == 0, k, b, p, &trainProv, &validProv)
 			}
 		}
 	}
