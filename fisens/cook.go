@@ -96,14 +96,9 @@ func (a *Analyzer) Cook(b Batch, pert Perturbation, opt Options) (*CookResult, e
 		return nil, fmt.Errorf("fisens: %w", err)
 	}
 	y := solver.base.Label
-	pi, oneMinus, _ := Softmax(z)
-	g, err := opt.Objective.grad(z, pi, oneMinus, y)
+	g, Hz, err := objectiveDerivatives(z, y, opt)
 	if err != nil {
 		return nil, err
-	}
-	Hz, err := opt.Objective.hess(z, pi, y)
-	if err != nil {
-		return nil, fmt.Errorf("fisens: %w", err)
 	}
 
 	omega0 := make([]float32, p)
@@ -281,4 +276,19 @@ func symmetrize(X *mat.Dense) *mat.SymDense {
 		}
 	}
 	return S
+}
+
+// objectiveDerivatives returns the gradient g = ∂f/∂z (K) and the Hessian ∂²f/∂z² (K × K,
+// row-major) of the objective at the logits z for label y: with the logit Jacobian J of a
+// perturbation, ∇_ω f = Jᵀg and ∇²_ω f = Jᵀ Hz J + Σ_k g_k ∇²_ω z_k (the sum vanishes where z is
+// piecewise linear in ω).
+func objectiveDerivatives(z []float64, y int, opt Options) (g, Hz []float64, err error) {
+	pi, oneMinus, _ := Softmax(z)
+	if g, err = opt.Objective.grad(z, pi, oneMinus, y); err != nil {
+		return nil, nil, err
+	}
+	if Hz, err = opt.Objective.hess(z, pi, y); err != nil {
+		return nil, nil, fmt.Errorf("fisens: %w", err)
+	}
+	return g, Hz, nil
 }

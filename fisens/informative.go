@@ -79,14 +79,9 @@ func CookFromJacobian(J []float64, z []float64, label int, opt Options) (*CookRe
 		return nil, err
 	}
 	y := solver.base.Label
-	pi, oneMinus, _ := Softmax(z)
-	g, err := opt.Objective.grad(z, pi, oneMinus, y)
+	g, Hz, err := objectiveDerivatives(z, y, opt)
 	if err != nil {
 		return nil, err
-	}
-	Hz, err := opt.Objective.hess(z, pi, y)
-	if err != nil {
-		return nil, fmt.Errorf("fisens: %w", err)
 	}
 	grad := make([]float64, p)
 	for q := 0; q < p; q++ {
