@@ -612,28 +612,8 @@ func LoadONNX(path string, opts ONNXOptions) (*Model, error) {
 			isParam[p.init] = true
 		}
 	}
-	il = mutList(g, "initializer")
-	var keep []protoreflect.Value
-	for i := range il.Len() {
-		if !isParam[getStr(il.Get(i).Message(), "name")] {
-			keep = append(keep, il.Get(i))
-		}
-	}
-	il.Truncate(0)
-	for _, v := range keep {
-		il.Append(v)
-	}
-	inl = mutList(g, "input")
-	var keepIn []protoreflect.Value
-	for i := range inl.Len() {
-		if !isParam[getStr(inl.Get(i).Message(), "name")] {
-			keepIn = append(keepIn, inl.Get(i))
-		}
-	}
-	inl.Truncate(0)
-	for _, v := range keepIn {
-		inl.Append(v)
-	}
+	removeNamed(mutList(g, "initializer"), isParam)
+	removeNamed(mutList(g, "input"), isParam)
 	for _, gr := range groups {
 		for _, p := range gr.params {
 			vi, err := newTensorValueInfo(p.init, inits[p.init].dims)

@@ -55,7 +55,22 @@ func list(m pmsg, name string) protoreflect.List {
 	return m.Get(field(m, name)).List()
 }
 func mutList(m pmsg, name string) protoreflect.List { return m.Mutable(field(m, name)).List() }
-func setStr(m pmsg, name, v string)                 { m.Set(field(m, name), protoreflect.ValueOfString(v)) }
+
+// removeNamed deletes the messages of a repeated field whose "name" is in drop, keeping the order.
+func removeNamed(l protoreflect.List, drop map[string]bool) {
+	var keep []protoreflect.Value
+	for i := range l.Len() {
+		if !drop[getStr(l.Get(i).Message(), "name")] {
+			keep = append(keep, l.Get(i))
+		}
+	}
+	l.Truncate(0)
+	for _, v := range keep {
+		l.Append(v)
+	}
+}
+
+func setStr(m pmsg, name, v string) { m.Set(field(m, name), protoreflect.ValueOfString(v)) }
 
 func strList(m pmsg, name string) []string {
 	l := list(m, name)
