@@ -109,22 +109,12 @@ func runFI(args []string) error {
 	if err != nil {
 		return err
 	}
-	if *data == "" {
-		ds, _, ok := models.TrainedOn(*modelRef)
-		if !ok {
-			return fmt.Errorf("--data is required: %s does not record the dataset it was trained on", *modelRef)
-		}
-		*data = ds
-	}
 	if *split == datasets.SplitUnlabeled && *objective == "true" {
 		// An unlabeled folder gives every image label 0: log π_0 would be computed silently.
 		return fmt.Errorf("--split %s has no labels: use --objective pred (FI of the predicted label), or add %s to the folder", datasets.SplitUnlabeled, datasets.LabelsFile)
 	}
-	set, err := datasets.Load(*data, *split)
+	set, err := loadModelData(m, *modelRef, data, *split, "--data")
 	if err != nil {
-		return err
-	}
-	if err := m.CheckData(set); err != nil {
 		return err
 	}
 	scale, err := m.InputScale()
@@ -250,6 +240,26 @@ func runFI(args []string) error {
 	bar.Done()
 	fmt.Fprintf(os.Stderr, "fisens fi: %d examples in %s → %s\n", len(todo), time.Since(t0).Round(time.Millisecond), path)
 	return f.Close()
+}
+
+// loadModelData loads the split of *data for model m, checking that its images fit the model; an
+// empty *data becomes the dataset the model records (flag names the flag(s) that would give one).
+func loadModelData(m *models.Model, modelRef string, data *string, split, flag string) (*datasets.Set, error) {
+	if *data == "" {
+		ds, _, ok := models.TrainedOn(modelRef)
+		if !ok {
+			return nil, fmt.Errorf("%s is required: %s does not record the dataset it was trained on", flag, modelRef)
+		}
+		*data = ds
+	}
+	set, err := datasets.Load(*data, split)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.CheckData(set); err != nil {
+		return nil, err
+	}
+	return set, nil
 }
 
 func runMerge(args []string) error {

@@ -109,18 +109,8 @@ func runMaps(args []string) error {
 		}
 		settings.Image = *imagePath
 	} else {
-		if *data == "" {
-			ds, _, ok := models.TrainedOn(*modelRef)
-			if !ok {
-				return fmt.Errorf("--image or --data is required: %s does not record the dataset it was trained on", *modelRef)
-			}
-			*data = ds
-		}
-		set, err := datasets.Load(*data, *split)
+		set, err := loadModelData(m, *modelRef, data, *split, "--image or --data")
 		if err != nil {
-			return err
-		}
-		if err := m.CheckData(set); err != nil {
 			return err
 		}
 		if *index < 0 || *index >= set.Len() {
