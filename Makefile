@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO ?= go
 
-.PHONY: help test unit reproduce readme-figures bench-fi bench-models bench-peer
+.PHONY: help test unit reproduce readme-figures bench-fi bench-models bench-peer paper-costs
 help:
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
@@ -29,6 +29,9 @@ bench-models: ## images/s of one forward pass and one training step per family a
 
 bench-peer: ## fisens vs tuned PyTorch side by side (same net, weights, inputs): ONNX Runtime, XLA CPU, pure Go; ROUNDS=3 (docs/performance.md)
 	scripts/bench-peer/run.sh $(or $(ROUNDS),3)
+
+paper-costs: ## per-image costs of a paper run (ResNet50/DenseNet121, MNIST and CIFAR-10 shapes) and the hours and array tasks they imply (scripts/paper-costs.sh; ~10 min)
+	scripts/paper-costs.sh $(PAPER_COSTS_ARGS)
 
 onnx-fixtures: ## regenerate the ONNX fixtures, PyTorch float64 references and the PyTorch-trained MNIST CNN (models/testdata/onnx; installs Debian's python3-torch)
 	scripts/onnx-fixtures.sh

@@ -48,9 +48,14 @@ type TrainModelsConfig struct {
 	MaxSteps      int      // > 0: at most this many batches per epoch (smoke runs, tests)
 	ValidImages   int      // validation images used for checkpoint selection (seeded subset; 0 = the whole validation split)
 	EvalBatch     int      // batch of the validation passes
-	InputScale    string   // input pixels: raw255 (paper) or unit
-	Dropout       float64  // dropout after ReLUs (paper 0.2)
-	L2            float64  // L2 weight decay on kernels (paper 1e-4)
+	// BNStatsImages > 0: after each epoch the batch norms' moving statistics are re-estimated over
+	// this many training images with the epoch's weights ("precise batch norm",
+	// models.TrainConfig.BNStatsImages; recorded in best/training.json). 0 (paper): Keras' moving
+	// averages only — enough after an epoch of the real data, not after a few steps (smoke runs).
+	BNStatsImages int
+	InputScale    string  // input pixels: raw255 (paper) or unit
+	Dropout       float64 // dropout after ReLUs (paper 0.2)
+	L2            float64 // L2 weight decay on kernels (paper 1e-4)
 }
 
 // PaperArchs are the paper's two architectures.
@@ -85,8 +90,8 @@ func (cfg TrainModelsConfig) check() error {
 		return fmt.Errorf("train: MNISTEpochs %d, CIFAR10Epochs %d: want ≥ 1", cfg.MNISTEpochs, cfg.CIFAR10Epochs)
 	case cfg.BatchSize < 1 || cfg.EvalBatch < 1:
 		return fmt.Errorf("train: BatchSize %d, EvalBatch %d: want ≥ 1", cfg.BatchSize, cfg.EvalBatch)
-	case cfg.MaxSteps < 0 || cfg.ValidImages < 0:
-		return fmt.Errorf("train: MaxSteps %d, ValidImages %d: want ≥ 0", cfg.MaxSteps, cfg.ValidImages)
+	case cfg.MaxSteps < 0 || cfg.ValidImages < 0 || cfg.BNStatsImages < 0:
+		return fmt.Errorf("train: MaxSteps %d, ValidImages %d, BNStatsImages %d: want ≥ 0", cfg.MaxSteps, cfg.ValidImages, cfg.BNStatsImages)
 	case cfg.Dropout < 0 || cfg.Dropout >= 1 || cfg.L2 < 0:
 		return fmt.Errorf("train: Dropout %g, L2 %g: want 0 ≤ Dropout < 1, L2 ≥ 0", cfg.Dropout, cfg.L2)
 	}
@@ -208,11 +213,11 @@ func trainPaperModel(ctx context.Context, c Common, cfg TrainModelsConfig, arch,
 	if cfg.ValidImages > 0 && cfg.ValidImages < validSet.Len() {
 		validSet = validSet.Subset(datasets.SampleIndices(validSet.Len(), cfg.ValidImages, c.Seed, streamTrainValid))
 	}
-	c.Logf("   training %s on %s: %d train / %d valid images, %d epochs (batch %d%s), backend %s → %s",
-		arch, dataset, trainSet.Len(), validSet.Len(), epochs, cfg.BatchSize, maxStepsNote(cfg.MaxSteps), backend.Name(c.Backend), dir)
+	c.Logf("   training %s on %s: %d train / %d valid images, %d epochs (batch %d%s%s), backend %s → %s",
+		arch, dataset, trainSet.Len(), validSet.Len(), epochs, cfg.BatchSize, maxStepsNote(cfg.MaxSteps), bnStatsNote(cfg.BNStatsImages), backend.Name(c.Backend), dir)
 	tc := models.TrainConfig{
 		Epochs: epochs, BatchSize: cfg.BatchSize, Seed: c.Seed, Dir: dir, Resume: resume,
-		EvalBatch: cfg.EvalBatch, MaxStepsPerEpoch: cfg.MaxSteps, Progress: c.Progress,
+		EvalBatch: cfg.EvalBatch, MaxStepsPerEpoch: cfg.MaxSteps, BNStatsImages: cfg.BNStatsImages, Progress: c.Progress,
 		Dataset: info.Name, SplitSeed: datasets.DefaultSplitSeed, Backend: backend.Name(c.Backend),
 		Command: fmt.Sprintf("fisens reproduce --scale %s --only train (%s on %s)", c.Scale, arch, dataset),
 	}
@@ -229,6 +234,13 @@ func trainPaperModel(ctx context.Context, c Common, cfg TrainModelsConfig, arch,
 	}
 	tm.Result = res
 	return tm, nil
+}
+
+func bnStatsNote(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(", batch-norm statistics re-estimated over %d training images after each epoch", n)
 }
 
 func maxStepsNote(n int) string {
@@ -316,8 +328,12 @@ func (r *TrainModelsResult) Report(c Common) (*Report, error) {
 		if len(s.X) > 0 {
 			series = append(series, s)
 		}
-		rep.Findings = append(rep.Findings, fmt.Sprintf("%s on %s: %d epochs, best validation accuracy %.4f at epoch %d (kept in %s/best)",
-			tm.Arch, tm.Dataset, res.Epochs, res.BestValidAcc, res.BestEpoch, tm.Dir))
+		note := ""
+		if !tm.Reused {
+			note = bnStatsNote(r.Config.BNStatsImages)
+		}
+		rep.Findings = append(rep.Findings, fmt.Sprintf("%s on %s: %d epochs, best validation accuracy %.4f at epoch %d (kept in %s/best)%s",
+			tm.Arch, tm.Dataset, res.Epochs, res.BestValidAcc, res.BestEpoch, tm.Dir, note))
 	}
 	if err := rep.SaveTable(c, header, tab, TableRef{Name: "train/models.csv", Title: "Paper models",
 		Caption: "training runs: epochs, the best-validation epoch whose checkpoint the experiments load, its validation accuracy"}); err != nil {

@@ -93,7 +93,8 @@ func Softmax(z []float64) (pi, oneMinus []float64, err error) {
 	maxZ := math.Inf(-1)
 	for k, v := range z {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return nil, nil, fmt.Errorf("logit %d is %v: the model produced a non-finite output", k, v)
+			return nil, nil, fmt.Errorf("logit %d is %v: the model produced a non-finite output (NaN or infinite weights, or "+
+				"activations that overflow float32: check the input scale and the batch-norm statistics)", k, v)
 		}
 		maxZ = math.Max(maxZ, v)
 	}
@@ -177,7 +178,10 @@ func NewSolver(z []float64, label int, opt Options) (*Solver, error) {
 		return nil, err
 	}
 	if pi[y] == 0 {
-		return nil, fmt.Errorf("π_y = 0 for label %d (logit %g vs max %g): log π_y and FI are undefined", y, z[y], z[pred])
+		return nil, fmt.Errorf("π_y = 0 for label %d (logit %g vs max %g: exp(%.4g) underflows even in float64): log π_y and FI are undefined. "+
+			"Logits this far apart mean a saturated model: a barely trained network whose batch-norm statistics still describe its "+
+			"initialisation (train longer, or re-estimate them: models.RecomputeBNStats, --set train.BNStatsImages=N), or inputs on "+
+			"another scale than the model was trained on (raw 0–255 pixels vs 0–1)", y, z[y], z[pred], z[y]-z[pred])
 	}
 	g, err := opt.Objective.grad(z, pi, oneMinus, y)
 	if err != nil {

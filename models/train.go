@@ -40,6 +40,7 @@ const (
 	trainStateFile = "train_state.json" // in last/: where to resume
 	trainInfoFile  = "training.json"    // in best/: how the model was trained
 	stateFormat    = 1
+	streamBNStats  = 0x626e // stream of the images of the batch-norm statistics (BNStatsImages)
 )
 
 // TrainConfig configures Train. The zero value (with Epochs set) trains as in the paper: Adam with
@@ -59,9 +60,16 @@ type TrainConfig struct {
 	Dir    string // training directory: best/ (best-validation model) and last/ (resume state); "" keeps nothing on disk
 	Resume bool   // continue from Dir/last (it must exist); without it, Train refuses a Dir that already has a run
 
-	EvalBatch        int       // batch of the validation passes (<= 0: DefaultEvalBatch)
-	MaxStepsPerEpoch int       // > 0: at most this many batches per epoch (quick trials, tests)
-	Progress         io.Writer // progress bars and one summary line per epoch (nil: silent)
+	EvalBatch        int // batch of the validation passes (<= 0: DefaultEvalBatch)
+	MaxStepsPerEpoch int // > 0: at most this many batches per epoch (quick trials, tests)
+	// BNStatsImages > 0: after each epoch, before the validation pass, the batch norms' moving
+	// statistics are re-estimated with the epoch's final weights over this many training images (a
+	// seeded random sample, in batches of BatchSize; RecomputeBNStats, "precise batch norm"), so
+	// that validation, the kept checkpoints and the final model use them. 0: the moving averages of
+	// training only (Keras and the paper). It matters after few steps: the moving averages
+	// (momentum 0.99) keep ≈ 0.99^steps of the initialisation's statistics.
+	BNStatsImages int
+	Progress      io.Writer // progress bars and one summary line per epoch (nil: silent)
 
 	// Provenance, recorded in Dir/best/training.json (informational).
 	Dataset   string // dataset name, e.g. "mnist"
@@ -176,6 +184,7 @@ type trainInfo struct {
 	LearningRates []float64 `json:"learning_rates"`
 	StepEpochs    []int     `json:"step_epochs"`
 	Seed          int64     `json:"seed"`
+	BNStatsImages int       `json:"bn_stats_images,omitempty"` // batch norms re-estimated over this many training images after each epoch
 	Backend       string    `json:"backend,omitempty"`
 	Command       string    `json:"command,omitempty"`
 }
@@ -223,6 +232,9 @@ func (c TrainConfig) withDefaults() (TrainConfig, error) {
 	}
 	if c.Resume && c.Dir == "" {
 		return c, errors.New("models: Train: Resume needs Dir")
+	}
+	if c.BNStatsImages < 0 {
+		return c, fmt.Errorf("models: Train: BNStatsImages = %d, want ≥ 0", c.BNStatsImages)
 	}
 	return c, nil
 }
@@ -314,8 +326,11 @@ func Train(ctx context.Context, b compute.Backend, m *Model, train, valid *datas
 				fmt.Fprintf(orDiscard(cfg.Progress), "resuming with the run's batch size %d and seed %d\n", st.BatchSize, st.Seed)
 			}
 			cfg.BatchSize, cfg.Seed = st.BatchSize, st.Seed
-			fmt.Fprintf(orDiscard(cfg.Progress), "resuming %s at epoch %d, batch %d (best valid acc %.4f at epoch %d)\n",
-				cfg.Dir, st.Epoch+1, st.Step, st.Result.BestValidAcc, st.Result.BestEpoch)
+			kept := fmt.Sprintf("best valid acc %.4f at epoch %d", st.Result.BestValidAcc, st.Result.BestEpoch)
+			if math.IsNaN(st.Result.BestValidAcc) {
+				kept = "no validation set: the last epoch is kept"
+			}
+			fmt.Fprintf(orDiscard(cfg.Progress), "resuming %s at epoch %d, batch %d (%s)\n", cfg.Dir, st.Epoch+1, st.Step, kept)
 		}
 	}
 
@@ -360,6 +375,8 @@ func Train(ctx context.Context, b compute.Backend, m *Model, train, valid *datas
 		return nil, fmt.Errorf("models: Train: creating the trainer: %w", err)
 	}
 	defer trainer.ResetComputationGraphs()
+	var bnPass *bnStatsPass // the statistics pass of BNStatsImages, compiled once
+	defer func() { bnPass.finalize() }()
 
 	res := st.Result
 	res.Interrupted = false
@@ -458,6 +475,18 @@ func Train(ctx context.Context, b compute.Backend, m *Model, train, valid *datas
 		}
 		bar.Done()
 
+		if cfg.BNStatsImages > 0 {
+			k := min(cfg.BNStatsImages, n)
+			idx := rand.New(rand.NewPCG(uint64(cfg.Seed), streamBNStats)).Perm(n)[:k]
+			if bnPass == nil {
+				if bnPass, err = newBNStatsPass(b, m); err != nil {
+					return &res, err
+				}
+			}
+			if _, err := bnPass.run(train.Subset(idx), cfg.BatchSize, cfg.Progress); err != nil {
+				return &res, fmt.Errorf("models: Train: epoch %d: %w", epoch+1, err)
+			}
+		}
 		stats := EpochStats{Epoch: epoch + 1, LearningRate: lr, Steps: steps,
 			TrainLoss: lossSum / float64(steps), TrainAcc: accSum / float64(steps), ValidAcc: math.NaN()}
 		improved := valid == nil
@@ -482,7 +511,7 @@ func Train(ctx context.Context, b compute.Backend, m *Model, train, valid *datas
 			if cfg.Dir != "" {
 				info, _ := json.MarshalIndent(trainInfo{Dataset: cfg.Dataset, SplitSeed: cfg.SplitSeed, Epoch: epoch + 1,
 					Epochs: cfg.Epochs, ValidAcc: nanToNil(stats.ValidAcc), BatchSize: cfg.BatchSize, LearningRates: cfg.LearningRates,
-					StepEpochs: cfg.StepEpochs, Seed: cfg.Seed, Backend: cfg.Backend, Command: cfg.Command}, "", "  ")
+					StepEpochs: cfg.StepEpochs, Seed: cfg.Seed, BNStatsImages: cfg.BNStatsImages, Backend: cfg.Backend, Command: cfg.Command}, "", "  ")
 				var clone *model.Store
 				if err := catch(func() error { var err error; clone, err = best.Clone(); return err }); err != nil {
 					return &res, err
@@ -497,12 +526,15 @@ func Train(ctx context.Context, b compute.Backend, m *Model, train, valid *datas
 		stats.Seconds = priorS + time.Since(epochStart).Seconds()
 		res.History = append(res.History, stats)
 		res.Epochs = epoch + 1
-		mark := ""
-		if improved && valid != nil {
-			mark = " *best*"
+		validText := "no validation set (the last epoch is kept)"
+		if valid != nil {
+			validText = fmt.Sprintf("valid acc %.4f", stats.ValidAcc)
+			if improved {
+				validText += " *best*"
+			}
 		}
-		fmt.Fprintf(out, "epoch %d/%d: lr %g  loss %.4f  train acc %.4f  valid acc %.4f%s  (%.1fs)\n",
-			epoch+1, cfg.Epochs, lr, stats.TrainLoss, stats.TrainAcc, stats.ValidAcc, mark, stats.Seconds)
+		fmt.Fprintf(out, "epoch %d/%d: lr %g  loss %.4f  train acc %.4f  %s  (%.1fs)\n",
+			epoch+1, cfg.Epochs, lr, stats.TrainLoss, stats.TrainAcc, validText, stats.Seconds)
 		if err := saveLast(epoch+1, 0, 0, 0, 0); err != nil {
 			return &res, err
 		}

@@ -52,6 +52,9 @@ func TestPaperScale(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(ref, "best", "model.json")); err != nil {
 				t.Errorf("%s: no best-validation checkpoint: %v", ref, err)
 			}
+			if info, err := os.ReadFile(filepath.Join(ref, "best", "training.json")); err != nil || !strings.Contains(string(info), `"bn_stats_images": 16`) {
+				t.Errorf("%s/best/training.json does not record the batch-norm re-estimation (train.BNStatsImages=16): %v\n%s", ref, err, info)
+			}
 		}
 	}
 	// Every experiment ran at paper scale with its figures, on both datasets where it uses the paper models.

@@ -58,6 +58,7 @@ func runTrain(args []string) error {
 	scale := fs.String("scale", string(datasets.Raw255), "input scale: raw255 (paper) or unit")
 	maxSteps := fs.Int("max-steps", 0, "if > 0, at most this many batches per epoch (quick trials)")
 	evalBatch := fs.Int("eval-batch", models.DefaultEvalBatch, "batch size of the validation passes")
+	bnStats := fs.Int("bn-stats", 0, "if > 0, re-estimate the batch-norm statistics over this many training images after each epoch (precise batch norm; for short runs)")
 	backendFlag := fs.String("backend", "", "compute backend: go, onnx:cpu, xla:cpu (default $GOMLX_BACKEND, else go)")
 	quiet := fs.Bool("quiet", false, "no progress bars (epoch summaries are still printed)")
 	if help, err := parseOptions(fs, args); help || err != nil {
@@ -129,7 +130,7 @@ func runTrain(args []string) error {
 	progressW := os.Stderr
 	tc := models.TrainConfig{
 		Epochs: *epochs, BatchSize: *batch, LearningRates: rates, StepEpochs: stepEpochs, Seed: *seed,
-		Dir: *out, Resume: *resume, EvalBatch: *evalBatch, MaxStepsPerEpoch: *maxSteps,
+		Dir: *out, Resume: *resume, EvalBatch: *evalBatch, MaxStepsPerEpoch: *maxSteps, BNStatsImages: *bnStats,
 		Dataset: info.Name, SplitSeed: *splitSeed, Backend: backend.Name(*backendFlag),
 		Command: "fisens " + strings.Join(os.Args[1:], " "),
 	}
@@ -170,7 +171,7 @@ type epochLinesOnly struct{ w *os.File }
 
 func (e epochLinesOnly) Write(p []byte) (int, error) {
 	s := string(p)
-	if strings.HasPrefix(s, "epoch ") && strings.Contains(s, "valid acc") || strings.HasPrefix(s, "resuming") || strings.HasPrefix(s, "interrupted") {
+	if strings.HasPrefix(s, "epoch ") && (strings.Contains(s, "valid acc") || strings.Contains(s, "no validation set")) || strings.HasPrefix(s, "resuming") || strings.HasPrefix(s, "interrupted") {
 		return e.w.Write(p)
 	}
 	return len(p), nil

@@ -1,6 +1,8 @@
 package ops
 
 import (
+	"sync"
+
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
 	"github.com/gomlx/gomlx/ml/model"
@@ -19,7 +21,8 @@ const (
 // "gamma" (ones) and "beta" (zeros) and the non-trainable moving "mean" (zeros) and "variance" (ones),
 // all of shape [C]. In training mode (scope.IsTraining(g)) it uses the batch statistics and updates
 // the moving averages; in inference mode it uses the moving averages. See the package doc.
-// It never uses the backends' batch-norm ops.
+// It never uses the backends' batch-norm ops. In a statistics pass (RecordBNStats) it normalises
+// with the batch statistics as in training and records them instead of updating the averages.
 func BatchNorm(scope *model.Scope, x *Node) *Node {
 	if x.Rank() < 2 {
 		exceptions.Panicf("ops.BatchNorm(%s): want x [B, ..., C], got %s", scope.Scope(), x.Shape())
@@ -66,12 +69,57 @@ func BatchNorm(scope *model.Scope, x *Node) *Node {
 	a := Div(gammaN, Sqrt(AddScalar(variance, BatchNormEpsilon)))
 	y := Add(Mul(xc, Reshape(a, bdims...)), Reshape(betaN, bdims...))
 
-	m := BatchNormMomentum
 	bessel := 1.0
 	if n > 1 {
 		bessel = float64(n) / float64(n-1)
 	}
+	if list := bnStatsList(g); list != nil {
+		// A statistics pass (RecordBNStats): report the batch statistics, leave the moving averages.
+		*list = append(*list, BNStats{Mean: meanVar.Path(), Variance: varVar.Path(),
+			BatchMean: StopGradient(mean), BatchVariance: MulScalar(StopGradient(variance), bessel)})
+		return y
+	}
+	m := BatchNormMomentum
 	meanVar.SetNodeValue(Add(MulScalar(meanVar.NodeValue(g), m), MulScalar(StopGradient(mean), 1-m)))
 	varVar.SetNodeValue(Add(MulScalar(varVar.NodeValue(g), m), MulScalar(StopGradient(variance), (1-m)*bessel)))
 	return y
+}
+
+// BNStats is one batch norm's statistics of one batch, recorded by a statistics pass
+// (RecordBNStats): the paths of its moving "mean" and "variance" variables and the nodes of the
+// batch mean and of the batch variance with Bessel's correction n/(n−1) — the two quantities the
+// moving averages of training average over the batches.
+type BNStats struct {
+	Mean, Variance           string // paths of the moving mean and variance variables
+	BatchMean, BatchVariance *Node  // [C]
+}
+
+var (
+	bnStatsMu sync.Mutex
+	bnStats   = map[*Graph]*[]BNStats{}
+)
+
+// RecordBNStats makes every BatchNorm built in training mode in g from now on record its batch
+// statistics (BNStats, in build order) instead of updating its moving averages, until the returned
+// function is called; that function returns what was recorded. It is the building block of
+// "precise batch norm" (models.RecomputeBNStats): averaging the batch statistics of many batches,
+// with the final weights, gives the population statistics the moving averages only approximate.
+func RecordBNStats(g *Graph) (stop func() []BNStats) {
+	bnStatsMu.Lock()
+	defer bnStatsMu.Unlock()
+	list := &[]BNStats{}
+	bnStats[g] = list
+	return func() []BNStats {
+		bnStatsMu.Lock()
+		defer bnStatsMu.Unlock()
+		delete(bnStats, g)
+		return *list
+	}
+}
+
+// bnStatsList returns the statistics list of g when g is a statistics pass, else nil.
+func bnStatsList(g *Graph) *[]BNStats {
+	bnStatsMu.Lock()
+	defer bnStatsMu.Unlock()
+	return bnStats[g]
 }

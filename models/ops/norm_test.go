@@ -83,3 +83,68 @@ func TestBatchNormModes(t *testing.T) {
 		t.Errorf("inference changed the moving mean: %g → %g", mv[0], mv2[0])
 	}
 }
+
+// TestRecordBNStats checks a statistics pass: the same training-mode output, the batch mean and the
+// Bessel-corrected batch variance reported per channel, and the moving averages left untouched.
+func TestRecordBNStats(t *testing.T) {
+	b := goBackend(t)
+	rng := rand.New(rand.NewSource(9))
+	const n, c = 8, 3 // x [2, 2, 2, 3]: 8 values per channel
+	xv := randFloats(rng, n*c, 5)
+	for i := range xv {
+		xv[i] += float64(10 * (i % c))
+	}
+	x := tensors.FromFlatDataAndDimensions(xv, 2, 2, 2, c)
+	store := model.NewStore()
+	var recorded []BNStats
+	outs, err := model.CallOnceN(b, store, func(scope *model.Scope, x *Node) []*Node {
+		g := x.Graph()
+		scope.Store().SetTraining(g, true)
+		stop := RecordBNStats(g)
+		y := BatchNorm(scope.In("bn1"), x)
+		recorded = stop()
+		if len(recorded) != 1 {
+			t.Fatalf("recorded %d statistics, want 1", len(recorded))
+		}
+		return []*Node{y, recorded[0].BatchMean, recorded[0].BatchVariance}
+	}, x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if recorded[0].Mean != "/bn1/mean" || recorded[0].Variance != "/bn1/variance" {
+		t.Errorf("recorded paths %q, %q", recorded[0].Mean, recorded[0].Variance)
+	}
+	mean, vr := make([]float64, c), make([]float64, c)
+	for i, v := range xv {
+		mean[i%c] += v / n
+	}
+	for i, v := range xv {
+		vr[i%c] += (v - mean[i%c]) * (v - mean[i%c]) / n
+	}
+	y := tensors.MustCopyFlatData[float64](outs[0])
+	for i, v := range xv {
+		if want := (v - mean[i%c]) / math.Sqrt(vr[i%c]+BatchNormEpsilon); math.Abs(y[i]-want) > 1e-12 {
+			t.Fatalf("y[%d] = %g, want %g (the training-mode output)", i, y[i], want)
+		}
+	}
+	gm, gv := tensors.MustCopyFlatData[float64](outs[1]), tensors.MustCopyFlatData[float64](outs[2])
+	for k := range c {
+		if math.Abs(gm[k]-mean[k]) > 1e-12 || math.Abs(gv[k]-vr[k]*n/(n-1)) > 1e-12 {
+			t.Errorf("channel %d: batch mean/variance %g/%g, want %g/%g", k, gm[k], gv[k], mean[k], vr[k]*n/(n-1))
+		}
+	}
+	for _, v := range []*model.Variable{store.GetVariable("/bn1/mean"), store.GetVariable("/bn1/variance")} {
+		if !v.HasValue() {
+			continue // never read by the pass: not even initialised
+		}
+		want := 0.0
+		if v.Name() == "variance" {
+			want = 1
+		}
+		for k, got := range tensors.MustCopyFlatData[float64](v.MustValue()) {
+			if got != want {
+				t.Errorf("channel %d: a statistics pass changed %s to %g", k, v.Path(), got)
+			}
+		}
+	}
+}

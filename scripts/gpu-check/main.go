@@ -7,6 +7,7 @@
 //	gpu-check check --ref REF.json            # on the backend under test: the same, compared
 //	gpu-check bench --models resnet50,densenet121 --batch 32
 //	gpu-check train --model resnet50 --seconds 120
+//	gpu-check costs [--data mnist,cifar10]     # per-image costs of a paper run and what they imply (scripts/paper-costs.sh)
 //
 // The backend is $GOMLX_BACKEND (e.g. xla:/path/to/xla_cuda_plugin.so, onnx:cpu, go).
 package main
@@ -36,7 +37,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: gpu-check ref|check|bench|train [flags] (see the package doc)")
+		fmt.Fprintln(os.Stderr, "usage: gpu-check ref|check|bench|train|costs [flags] (see the package doc)")
 		os.Exit(2)
 	}
 	var err error
@@ -49,6 +50,8 @@ func main() {
 		err = runBench(os.Args[2:])
 	case "train":
 		err = runTrain(os.Args[2:])
+	case "costs":
+		err = runCosts(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -556,7 +559,7 @@ func runTrain(args []string) error {
 type epochOnly struct{}
 
 func (epochOnly) Write(p []byte) (int, error) {
-	if s := string(p); strings.HasPrefix(s, "epoch ") && strings.Contains(s, "valid acc") {
+	if s := string(p); strings.HasPrefix(s, "epoch ") && (strings.Contains(s, "valid acc") || strings.Contains(s, "no validation set")) {
 		os.Stdout.Write(p)
 	}
 	return len(p), nil
