@@ -52,6 +52,7 @@ type Setup4Config struct {
 	// the most confidently misclassified image of the pool).
 	Choose    string
 	TrainPool int // training images scanned by Choose "fi" (seeded subset; 0 = all); Setup 1's subset by default
+	Batch     int // images per input-Jacobian batch when scanning the pools (0: Setup 1's default batch)
 	// Attack is the one-pixel change: "authors" (default: −76 on one-channel images, black on colour
 	// images) or "extremes" (0 or 255 on every channel, whichever flips the prediction, else lowers π_ŷ more).
 	Attack     string
@@ -88,6 +89,8 @@ func (cfg Setup4Config) check() error {
 		return fmt.Errorf("setup4: AuthorsEps = %g, want a finite value ≥ 0 (0: no authors' maps)", cfg.AuthorsEps)
 	case cfg.TrainPool < 0:
 		return fmt.Errorf("setup4: TrainPool = %d, want ≥ 0 (0 = all)", cfg.TrainPool)
+	case cfg.Batch < 0:
+		return fmt.Errorf("setup4: Batch = %d, want ≥ 0 (0 = Setup 1's default)", cfg.Batch)
 	case cfg.Choose != "" && cfg.Choose != "fi" && cfg.Choose != "confidence":
 		return fmt.Errorf("setup4: Choose %q, want \"fi\" or \"confidence\"", cfg.Choose)
 	case cfg.Attack != "" && cfg.Attack != "authors" && cfg.Attack != "extremes":
@@ -197,7 +200,10 @@ func chooseSetup4Images(ctx context.Context, c Common, cfg Setup4Config, lm *Loa
 // pool, and the rebuttal scripts' image: correctly classified, FI > 0.6 and π_ŷ > 0.5 (the largest
 // such FI). The FI tables are Setup 3's (the same files: nothing is recomputed after Setup 3).
 func chooseByFI(ctx context.Context, c Common, cfg Setup4Config, lm *LoadedModel) ([]setup4Pick, error) {
-	batch := DefaultSetup1Config(c.Scale, c.Backend).Batch
+	batch := cfg.Batch
+	if batch <= 0 {
+		batch = DefaultSetup1Config(c.Scale, c.Backend).Batch
+	}
 	table := func(split string, n int) ([]InputFIRow, error) {
 		fi, err := sampleInputFI(ctx, c, lm, split, n, batch, cfg.Convention)
 		return fi.Rows, err
