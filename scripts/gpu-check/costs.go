@@ -152,6 +152,10 @@ func measure(b compute.Backend, arch string, set *datasets.Set, batch, trainBatc
 		return r, fmt.Errorf("forward: %w", err)
 	}
 	r.forward = fwd / bs
+	say := func(what string, v float64) {
+		fmt.Fprintf(os.Stderr, "  %s %s: %s %.4g s/image (%.0f s so far, load %s)\n", arch, set.Name(), what, v, time.Since(t0).Seconds(), loadAvg())
+	}
+	say("forward", r.forward)
 	var jac *fisens.InputJacobian
 	opt := fisens.Options{Objective: fisens.LogProbTrue}
 	fi, _, err := timed(reps, func() error {
@@ -166,6 +170,7 @@ func measure(b compute.Backend, arch string, set *datasets.Set, batch, trainBatc
 		return r, fmt.Errorf("input FI: %w", err)
 	}
 	r.inputFI = fi / bs
+	say("input FI", r.inputFI)
 	maps, _, err := timed(0, func() error {
 		for e := 0; e < jac.N; e++ {
 			if _, err := jac.PatchMaps(e, nil, fisens.Additive, opt); err != nil {
@@ -178,6 +183,7 @@ func measure(b compute.Backend, arch string, set *datasets.Set, batch, trainBatc
 		return r, fmt.Errorf("patch maps: %w", err)
 	}
 	r.maps = maps / bs
+	say("patch maps", r.maps)
 	if paramBatch > 0 {
 		pb, err := testBatch(set, paramBatch, sc)
 		if err != nil {
@@ -191,6 +197,7 @@ func measure(b compute.Backend, arch string, set *datasets.Set, batch, trainBatc
 			return r, fmt.Errorf("parameter FI: %w", err)
 		}
 		r.paramFI = pf / float64(paramBatch)
+		say("parameter FI", r.paramFI)
 	}
 	if trainSteps > 0 {
 		tr := set.Subset(seq(trainBatch * trainSteps))
@@ -202,6 +209,7 @@ func measure(b compute.Backend, arch string, set *datasets.Set, batch, trainBatc
 		if len(res.History) == 2 {
 			r.train = res.History[1].Seconds / float64(res.History[1].Steps*trainBatch)
 		}
+		say("training step", r.train)
 	}
 	r.loadAfter, r.seconds = loadAvg(), time.Since(t0).Seconds()
 	return r, nil
