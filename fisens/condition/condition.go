@@ -56,6 +56,12 @@ type LayerNorm struct {
 	AbsOp    float64 // ‖|A_l|‖₂, of the map with the entrywise absolute kernel (≥ Op)
 	Bias     float64 // ‖b_l‖₂ (0 without bias)
 	Iters    int     // power iterations used for Op (0: exact — SVD of a dense matrix, max |a| of a batch norm)
+	// Pre is, for a conv or dense layer whose input is relu(diag(a)·x + β′) of a batch-norm layer
+	// (possibly through average pools), ‖A_l·diag(a)‖₂ times the pools' Lipschitz constants: the
+	// batch norm's scale carried across the ReLU (0: no such batch norm). PreLayer is that batch
+	// norm's layer index (−1: none).
+	Pre      float64
+	PreLayer int
 }
 
 // NormOptions control the power iteration.
@@ -525,7 +531,14 @@ func (e *Estimator) computeNorms() error {
 			return err
 		}
 		e.norms[i] = LayerNorm{Scope: li.Scope, Kind: li.Op, BN: li.BN, Stride: li.stride, InShape: li.inShape, OutShape: li.shape, Params: len(k),
-			Op: op, AbsOp: math.Max(absOp, op), Bias: Norm(e.weights.Biases[i]), Iters: it}
+			Op: op, AbsOp: math.Max(absOp, op), Bias: Norm(e.weights.Biases[i]), Iters: it, PreLayer: -1}
+		if li.pre >= 0 {
+			pre, _, err := e.opNorm(i, e.preScaledKernel(j, k))
+			if err != nil {
+				return err
+			}
+			e.norms[i].Pre, e.norms[i].PreLayer = pre*li.preLip, e.nodes[li.pre].layer
+		}
 	}
 	return nil
 }
@@ -741,6 +754,10 @@ type planStep struct {
 	in    []int
 	layer int
 	lip   float64
+	// pre, preLip: the batch-norm node before the ReLU before this layer (−1: none) and the
+	// Lipschitz constant of the pools between that ReLU and the layer.
+	pre    int
+	preLip float64
 }
 
 const (
@@ -753,7 +770,10 @@ const (
 func (e *Estimator) makePlan() *boundPlan {
 	p := &boundPlan{steps: make([]planStep, len(e.nodes))}
 	for i, ni := range e.nodes {
-		s := planStep{in: ni.in, layer: ni.layer, lip: ni.lip}
+		s := planStep{in: ni.in, layer: ni.layer, lip: ni.lip, pre: -1, preLip: 1}
+		if ni.layer >= 0 && ni.pre >= 0 {
+			s.pre, s.preLip = ni.pre, ni.preLip
+		}
 		switch {
 		case ni.layer >= 0:
 			s.kind = stepLayer
@@ -777,6 +797,7 @@ type Condition struct {
 	Op    []float64 // ‖A_i‖₂
 	AbsOp []float64 // ‖|A_i|‖₂
 	BiasN []float64 // ‖b_i‖₂
+	Pre   []float64 // LayerNorm.Pre: ‖A_i·diag(a)‖₂ for a layer after ReLU ← batch norm (0: none)
 	Norms []float64 // ‖x_0‖ … ‖x_{L−1}‖ (the layers' inputs), ‖z‖ (L+1 values)
 	Out   []float64 // ‖y_i‖, the layers' outputs after the ReLU and max pool that follow them alone (chain: ‖x_{i+1}‖)
 	// Layer[i] = κ_i = ‖A_i‖‖x_i‖/‖y_i‖: the relative condition number of layer i (it bounds the
@@ -820,11 +841,11 @@ func (e *Estimator) ConditionsOf(f *Forward) []Condition {
 // layers' inputs ‖x_0‖ … ‖x_{L−1}‖, ‖z‖ and outputs (Forward.Row of one example).
 func (e *Estimator) ConditionFromNorms(x0 float64, norms, out []float64) Condition {
 	L := len(e.layers)
-	c := Condition{X0: x0, Op: make([]float64, L), AbsOp: make([]float64, L), BiasN: make([]float64, L),
+	c := Condition{X0: x0, Op: make([]float64, L), AbsOp: make([]float64, L), BiasN: make([]float64, L), Pre: make([]float64, L),
 		Norms: append([]float64(nil), norms...), Out: append([]float64(nil), out...), Layer: make([]float64, L),
 		Weight: make([]float64, L), Tail: make([]float64, L), plan: e.plan}
 	for i, ln := range e.norms {
-		c.Op[i], c.AbsOp[i], c.BiasN[i] = ln.Op, ln.AbsOp, ln.Bias
+		c.Op[i], c.AbsOp[i], c.BiasN[i], c.Pre[i] = ln.Op, ln.AbsOp, ln.Bias, ln.Pre
 		c.Layer[i] = ln.Op * norms[i] / out[i]
 	}
 	c.Input = c.Bound(PerturbSizes{Input: 1})
@@ -858,6 +879,7 @@ func (c Condition) Bound(p PerturbSizes) float64 {
 		return math.NaN()
 	}
 	e := make([]float64, len(c.plan.steps))
+	ehat := make([]float64, len(c.plan.steps)) // layers: the error of the (rounded) input
 	get := func(j int) float64 {
 		if j < 0 {
 			return eIn
@@ -875,11 +897,29 @@ func (c Condition) Bound(p PerturbSizes) float64 {
 			if p.Bias != nil {
 				beta = p.Bias[l]
 			}
-			ein := get(s.in[0])
+			din := get(s.in[0])
+			ein := din
 			if u > 0 {
 				ein += u * (c.Norms[l] + ein) // rounding of the layer's input
 			}
+			ehat[i] = ein
 			e[i] = (1+eps)*c.Op[l]*ein + eps*c.Op[l]*c.Norms[l] + beta
+			if s.pre >= 0 && c.Pre[l] > 0 {
+				// The batch norm B (scale a, max|a| = A) before the ReLU carried across it:
+				// W̃ P D ã⊙Δ with D the ReLU's secant (diagonal, entries in [0, 1]) and P the pools.
+				lb := c.plan.steps[s.pre].layer
+				epsB, betaB := 0.0, 0.0
+				if p.Weight != nil {
+					epsB = p.Weight[lb]
+				}
+				if p.Bias != nil {
+					betaB = p.Bias[lb]
+				}
+				A, q := c.Op[lb], s.preLip
+				sharp := (c.Pre[l]+c.Op[l]*q*A*(eps*(1+epsB)+epsB))*ehat[s.pre] +
+					(1+eps)*c.Op[l]*(q*(epsB*A*c.Norms[lb]+betaB)+u*(c.Norms[l]+din)) + eps*c.Op[l]*c.Norms[l] + beta
+				e[i] = math.Min(e[i], sharp)
+			}
 		case stepAdd:
 			for _, j := range s.in {
 				e[i] += get(j)

@@ -93,6 +93,11 @@ type nodeInfo struct {
 	window  int
 	hasBias bool
 	lip     float64 // ℓ2 Lipschitz constant of a parameter-free node (pools, ReLU: 1)
+	// pre is, for a conv or dense layer whose input is relu(diag(a)·x + β′) of a batch-norm layer
+	// (possibly through average pools), that batch norm's node (−1: none); preLip is the product
+	// of the Lipschitz constants of the pools in between (1 if none).
+	pre    int
+	preLip float64
 }
 
 func (ni nodeInfo) name(i int) string {
@@ -350,6 +355,24 @@ func (e *Estimator) resolve() error {
 			}
 		}
 	}
+	// A conv or dense layer W after ReLU ← batch-norm layer B (possibly with average pools between
+	// the ReLU and W): the bound may use ‖W·diag(a_B)‖ (see the package documentation).
+	for _, j := range e.layers {
+		ni := &e.nodes[j]
+		ni.pre, ni.preLip = -1, 1
+		if ni.Op != OpConv && ni.Op != OpDense {
+			continue
+		}
+		k, q := ni.in[0], 1.0
+		for k >= 0 && (e.nodes[k].Op == OpAvgPool || e.nodes[k].Op == OpGlobalAvgPool) {
+			q *= e.nodes[k].lip
+			k = e.nodes[k].in[0]
+		}
+		if k < 0 || e.nodes[k].Op != OpReLU || e.nodes[k].in[0] < 0 || e.nodes[e.nodes[k].in[0]].Op != OpBatchNorm {
+			continue
+		}
+		ni.pre, ni.preLip = e.nodes[k].in[0], q
+	}
 	e.outNode = make([]int, len(e.layers))
 	for l, j := range e.layers {
 		for len(consumers[j]) == 1 && (e.nodes[consumers[j][0]].Op == OpReLU || (e.nodes[consumers[j][0]].Op == OpMaxPool && e.nodes[consumers[j][0]].lip == 1)) {
@@ -427,4 +450,20 @@ func avgPool1DNorm(n, k, s int) float64 {
 		return math.Sqrt(float64(poolCover(n, k, s)) / float64(k))
 	}
 	return svd.Values(nil)[0]
+}
+
+// preScaledKernel returns layer node j's kernel with its input channels scaled by the scale a of
+// the batch norm before its ReLU (node pre): K[…, c, o]·a_c for a convolution, W[r, o]·a_{r mod C}
+// for a dense layer (its input flattened row-major, channels last).
+func (e *Estimator) preScaledKernel(j int, kernel []float32) []float32 {
+	ni := e.nodes[j]
+	a := e.weights.Kernels[e.nodes[ni.pre].layer]
+	C := len(a)
+	out := make([]float32, len(kernel))
+	cols := ni.kdims[len(ni.kdims)-1] // output channels (the kernel's last axis)
+	for i, v := range kernel {
+		row := i / cols // conv: (kh·k + kw)·Cin + c; dense: the flattened input index
+		out[i] = float32(float64(v) * float64(a[row%C]))
+	}
+	return out
 }

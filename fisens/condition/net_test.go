@@ -427,6 +427,9 @@ func TestBoundHoldsOnResNetAndDenseNet(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkBoundHolds(t, e, pixels(3, 5, net.Input))
+			if name == "densenet" {
+				checkPreBatchNorm(t, e, pixels(6, 3, net.Input))
+			}
 			// First-order coefficients: FirstOrder bounds the bound's first-order part from above.
 			conds, _ := e.Conditions(pixels(4, 2, net.Input))
 			L := e.NumLayers()
@@ -737,6 +740,56 @@ func TestBoundAttainedOnResidualConcat(t *testing.T) {
 		// float32 logits: their difference carries a rounding error of about 1e-7·‖z‖
 		if math.Abs(got-bound) > (1e-5+2e-7/rel)*bound {
 			t.Errorf("ε = %v: measured %v, bound %v: not attained", rel, got, bound)
+		}
+	}
+}
+
+// checkPreBatchNorm: the layers after ReLU ← batch norm carry ‖A·diag(a)‖ (the final dense layer's
+// checked against gonum's SVD), at most max|a|·‖A‖, and the bound with it is at most the bound
+// without it (and smaller somewhere).
+func checkPreBatchNorm(t *testing.T, e *Estimator, batch fisens.Batch) {
+	t.Helper()
+	n := 0
+	for l, ln := range e.Norms() {
+		if ln.PreLayer < 0 {
+			continue
+		}
+		n++
+		A := e.Norms()[ln.PreLayer].Op
+		if ln.Pre <= 0 || ln.Pre > ln.Op*A*(1+1e-5) {
+			t.Errorf("layer %s: ‖A·diag(a)‖ = %v, ‖A‖·max|a| = %v", ln.Scope, ln.Pre, ln.Op*A)
+		}
+		t.Logf("layer %s: ‖A·diag(a)‖ = %.3g, ‖A‖·max|a| = %.3g", ln.Scope, ln.Pre, ln.Op*A)
+		if ln.Kind == OpDense { // final: bn → ReLU → global average pool (2×2) → dense
+			w := e.Weights()
+			a := w.Kernels[ln.PreLayer]
+			k := append([]float32(nil), w.Kernels[l]...)
+			cols := ln.OutShape[0]
+			for i := range k {
+				k[i] *= a[i/cols]
+			}
+			ref, _ := DenseOpNorm(k, len(a), cols)
+			if got := ln.Pre; math.Abs(got-ref/2) > 1e-9*ref {
+				t.Errorf("final dense: Pre %v, ‖W·diag(a)‖/√(HW) %v", got, ref/2)
+			}
+		}
+	}
+	if n != 5 {
+		t.Errorf("%d layers follow ReLU ← batch norm, want 5 (3 bottlenecks, the transition, the dense head)", n)
+	}
+	conds, err := e.Conditions(batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := e.RoundingPerturbation(8, true, true)
+	p.Input = 0.01
+	for _, c := range conds {
+		plain := c
+		plain.Pre = make([]float64, len(c.Pre))
+		if b, b0 := c.Bound(p), plain.Bound(p); !(b < b0) {
+			t.Errorf("bound %v with the batch norms carried across the ReLUs, %v without: not sharper", b, b0)
+		} else {
+			t.Logf("bound %.3g with the batch norms carried across the ReLUs, %.3g without", b, b0)
 		}
 	}
 }
