@@ -95,6 +95,24 @@
 // e_{i+1} ≤ d_i + u(n_{i+1} + d_i), d_i = (1+ε_i)‖A_i‖e_i + ε_i‖A_i‖n_i + β_i. It holds for
 // perturbations of any size, not only to first order (Condition.Bound).
 //
+// A batch norm before a ReLU (DenseNet's pre-activation layers). For W ∘ P ∘ ReLU ∘ B with B the
+// diagonal layer diag(a)·x + β′, P average pools (or none) and W a conv or dense layer, the
+// recursion above multiplies ‖W‖·‖P‖·max_c |a_c|. Sharper and still rigorous: the ReLU's change is
+// relu(ũ) − relu(u) = D(ũ − u) with D diagonal, entries in [0, 1] (its secant slopes), and D
+// commutes with diag(a) (both diagonal; P commutes with a per-channel scaling), so
+// ‖W P D diag(a)‖ = ‖W P diag(a) D‖ ≤ ‖W diag(a)‖·‖P‖ =: G — the batch norm's scale carried across
+// the ReLU into the next layer's norm (LayerNorm.Pre: power iteration or SVD of W with its input
+// channels scaled by a). With perturbed weights W̃ = W + ΔW, ã = a + Δa (ε_B = max|Δa|/A,
+// A = max|a|), the error of B's rounded input ê_B, that of W's input d and n_B, n_W the norms of
+// B's and W's inputs, W's output error is at most
+//
+//	(G + ‖W‖‖P‖A(ε_W(1+ε_B) + ε_B)) ê_B + (1+ε_W)‖W‖(‖P‖(ε_B A n_B + β_B) + u(n_W + d)) + ε_W‖W‖n_W + β_W
+//
+// (W̃ P D ã⊙Δ = W P D a⊙Δ + (ΔW P D ã + W P D Δa)⊙Δ; the weight and bias changes of B, the
+// rounding of W's input and W's own changes enter as in the plain recursion). The bound takes the
+// smaller of this and the plain step. On a tiny random DenseNet it is 5× smaller
+// (TestBoundHoldsOnResNetAndDenseNet).
+//
 // Residual blocks. For y = φ(F(x) + S(x)) with S the identity or a strided 1×1 conv + batch norm and
 // only an input perturbation, the recursion gives e_y ≤ (Lip F + Lip S) e_x per block: over B blocks
 // the product Π_b (Lip F_b + Lip S_b), i.e. the sum over all 2^B paths of the products of the
