@@ -13,7 +13,7 @@ unit: ## unit tests only, pure-Go backend (fast)
 	$(GO) test ./...
 
 REPRODUCE_ARGS ?=
-reproduce: ## the main job: every experiment at quick scale into out/reproduce/ (ONNX Runtime when installable, else pure Go); REPRODUCE_ARGS="--only setup1" for a part
+reproduce: ## the main job: every experiment at quick scale into out/reproduce/ (XLA CPU when installable, else ONNX Runtime, else pure Go); REPRODUCE_ARGS="--only setup1" for a part
 	scripts/reproduce.sh $(REPRODUCE_ARGS)
 
 readme-figures: ## copy the README's figures from out/reproduce (after make reproduce) into docs/img/

@@ -90,7 +90,11 @@
 // the raw pixels as for the zoo models. Layers for per-layer FI are the float initializers grouped
 // by their consuming node, in scopes "/conv_NAME", "/bn_NAME", "/dense_NAME", "/other_NAME" (NAME from
 // PyTorch's parameter names), with the variable names of this package ("weights", "biases", "gamma",
-// "beta", non-trainable "mean" and "variance"). Before conversion the graph is adapted to the
+// "beta", non-trainable "mean" and "variance"), and in this package's layout: conv kernels
+// [kh, kw, in, out] (ONNX: [out, in, kh, kw]) and Gemm(transB) kernels [in, out], the units on the
+// last axis, transposed back inside the graph — so node knockout (fisens/weights) and per-channel
+// scaling (fisens.ChannelScaler) address whole filters of an imported model as of a zoo model
+// (TestONNXKernelsStoredUnitsLast, TestONNXNodeKnockoutWholeFilters). Before conversion the graph is adapted to the
 // importer: Dropout and Identity nodes are removed, LeakyRelu becomes Max(x, α·x), PyTorch's computed
 // pad sizes are folded into constants, an average pool that counts padding gets an explicit Pad,
 // a final Softmax/LogSoftmax is cut off (its input is the logits), weights deduplicated by the

@@ -156,6 +156,7 @@ func (i *ONNXInfo) SidecarExtra() map[string]json.RawMessage { return i.sidecarE
 type paramInput struct {
 	onnxName string
 	varPath  string
+	perm     []int // the variable is the initializer transposed by perm (nil: as is)
 }
 
 // IsONNXRef reports whether a model reference names an ONNX file (by its suffix).
@@ -660,14 +661,21 @@ func LoadONNX(path string, opts ONNXOptions) (*Model, error) {
 				if t.dataType == onnxDouble {
 					return fmt.Errorf("initializer %q is float64: expected a float32 model", t.name)
 				}
-				v := store.VariableWithValue(p.path, tensors.FromFlatDataAndDimensions(slices.Clone(vals), t.dims...))
+				vals, dims := transposeFlat(vals, t.dims, p.perm)
+				v := store.VariableWithValue(p.path, tensors.FromFlatDataAndDimensions(vals, dims...))
 				v.SetTrainable(p.trainable)
 				l.Initializers = append(l.Initializers, p.init)
 				l.Vars = append(l.Vars, p.path)
 				l.Trainable = append(l.Trainable, p.trainable)
-				info.paramInputs = append(info.paramInputs, paramInput{onnxName: p.init, varPath: p.path})
+				info.paramInputs = append(info.paramInputs, paramInput{onnxName: p.init, varPath: p.path, perm: p.perm})
 			}
 			info.Layers = append(info.Layers, l)
+		}
+		for _, pi := range info.paramInputs {
+			if pi.perm != nil {
+				info.Notes = append(info.Notes, "conv and Gemm(transB) kernels are stored with their units on the last axis ([kh, kw, in, out], [in, out]) like fisens' own models, and transposed back in the graph")
+				break
+			}
 		}
 		return nil
 	})
@@ -754,7 +762,11 @@ func buildONNX(info *ONNXInfo, usedOutput string) Builder {
 			if v == nil {
 				panic(fmt.Errorf("models: ONNX model %s: variable %s (initializer %q) is missing from the store", info.File, p.varPath, p.onnxName))
 			}
-			inputs[p.onnxName] = v.NodeValue(g)
+			val := v.NodeValue(g)
+			if p.perm != nil {
+				val = graph.TransposeAllAxes(val, inversePerm(p.perm)...)
+			}
+			inputs[p.onnxName] = val
 		}
 		info.onnxMu.Lock()
 		out := info.onnxModel.CallGraph(store.RootScope(), g, inputs, usedOutput)[0]
@@ -777,6 +789,7 @@ type paramSpec struct {
 	init      string
 	path      string
 	trainable bool
+	perm      []int // stored = Transpose(ONNX value, perm); nil: stored as in the file (unitsLastPerm)
 }
 
 type paramGroup struct {
@@ -794,6 +807,7 @@ func groupParams(nodes []*onnxNode, inits map[string]*onnxTensor, order []string
 		node      *onnxNode
 		varName   string
 		trainable bool
+		perm      []int
 	}
 	roles := map[string]role{}
 	isFloatInit := func(name string) bool {
@@ -804,7 +818,7 @@ func groupParams(nodes []*onnxNode, inits map[string]*onnxTensor, order []string
 		if _, done := roles[name]; done || !isFloatInit(name) {
 			return
 		}
-		roles[name] = role{n, varName, trainable}
+		roles[name] = role{n, varName, trainable, unitsLastPerm(n, name, len(inits[name].dims))}
 	}
 	mergedInto := map[*onnxNode]*onnxNode{}
 	for _, n := range nodes {
@@ -905,7 +919,7 @@ func groupParams(nodes []*onnxNode, inits map[string]*onnxTensor, order []string
 				p = gr.scope + "/" + sanitizeScopeName(name)
 			}
 		}
-		gr.params = append(gr.params, paramSpec{init: name, path: p, trainable: r.trainable})
+		gr.params = append(gr.params, paramSpec{init: name, path: p, trainable: r.trainable, perm: r.perm})
 	}
 	// Order groups by their node's position (the order of the network), and variables inside a
 	// group by role.
@@ -1233,4 +1247,76 @@ func (m *Model) displayName() string {
 		return "ONNX model " + m.cfg.ONNX.File
 	}
 	return m.cfg.Arch
+}
+
+// unitsLastPerm returns how the initializer name, consumed by node n, is transposed when it is
+// stored as a variable, so that every kernel of an imported model follows the convention of the
+// rest of fisens: the layer's units (output channels, dense outputs) on the last axis, which is
+// what node knockout (fisens/weights) and per-channel scaling (fisens.ChannelScaler) index. ONNX
+// stores a Conv kernel as [out, in, spatial…] (stored here as [spatial…, in, out]), a
+// ConvTranspose kernel as [in, out, spatial…] (stored as [spatial…, in, out]) and a Gemm's B with
+// transB = 1 as [out, in] (stored as [in, out]). The graph transposes the variable back, so the
+// network computes exactly what the file says; FI over a layer is invariant to the order of its
+// parameters. nil: stored as in the file.
+func unitsLastPerm(n *onnxNode, name string, rank int) []int {
+	idx := slices.Index(n.inputs, name)
+	switch {
+	case (n.op == "Conv" || n.op == "ConvTranspose") && idx == 1 && rank >= 3:
+		perm := make([]int, 0, rank)
+		for a := 2; a < rank; a++ {
+			perm = append(perm, a)
+		}
+		if n.op == "Conv" {
+			return append(perm, 1, 0)
+		}
+		return append(perm, 0, 1)
+	case n.op == "Gemm" && idx == 1 && rank == 2 && n.intAttr("transB", 0) != 0:
+		return []int{1, 0}
+	}
+	return nil
+}
+
+// transposeFlat returns a copy of the row-major values of dims transposed by perm
+// (out.dims[i] = dims[perm[i]]); a nil perm returns a plain copy.
+func transposeFlat(vals []float32, dims, perm []int) ([]float32, []int) {
+	if perm == nil {
+		return slices.Clone(vals), slices.Clone(dims)
+	}
+	r := len(dims)
+	out := make([]float32, len(vals))
+	odims := make([]int, r)
+	for i, p := range perm {
+		odims[i] = dims[p]
+	}
+	inStride := make([]int, r) // stride in the input of each input axis
+	s := 1
+	for a := r - 1; a >= 0; a-- {
+		inStride[a] = s
+		s *= dims[a]
+	}
+	idx := make([]int, r) // index in the output
+	for o := range out {
+		off := 0
+		for i := range r {
+			off += idx[i] * inStride[perm[i]]
+		}
+		out[o] = vals[off]
+		for i := r - 1; i >= 0; i-- {
+			idx[i]++
+			if idx[i] < odims[i] {
+				break
+			}
+			idx[i] = 0
+		}
+	}
+	return out, odims
+}
+
+// inversePerm returns q with q[perm[i]] = i.
+func inversePerm(perm []int) []int {
+	q := make([]int, len(perm))
+	for i, p := range perm {
+		q[p] = i
+	}
+	return q
 }
