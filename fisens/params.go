@@ -76,6 +76,9 @@ type paramExec struct {
 	// gramsInGraph (batched graph only): the graph returns the Grams [N, groups(+1), K, K] (float64)
 	// instead of the per-example gradients.
 	gramsInGraph bool
+	// full (batched graph only): the largest batch size run so far; smaller chunks are padded to it
+	// (repeating their last example), since every new size compiles the graph again (XLA: seconds).
+	full int
 }
 
 // Layers lists the trainable variable groups of the classifier (by default one per scope) with

@@ -105,11 +105,31 @@ func (a *Analyzer) paramFIChunk(b Batch, opt ParamOptions) ([]*ParamResult, erro
 	if err != nil {
 		return nil, err
 	}
+	n0 := b.N()
+	if !pe.untapped && pe.full > n0 {
+		// Pad to the compiled size: the last examples' results are dropped below.
+		p := b.perExample()
+		x := make([]float32, pe.full*p)
+		copy(x, b.X)
+		for i := n0; i < pe.full; i++ {
+			copy(x[i*p:(i+1)*p], b.X[(n0-1)*p:n0*p])
+		}
+		padded := Batch{X: x, Shape: append([]int{pe.full}, b.Shape[1:]...)}
+		if b.Labels != nil {
+			padded.Labels = make([]int, pe.full)
+			copy(padded.Labels, b.Labels)
+			for i := n0; i < pe.full; i++ {
+				padded.Labels[i] = b.Labels[n0-1]
+			}
+		}
+		b = padded
+	}
 	var out []*tensors.Tensor
 	if !pe.untapped {
 		if out, err = call(pe.exec, tensors.FromFlatDataAndDimensions(b.X, b.Shape...)); err != nil {
 			return nil, err
 		}
+		pe.full = max(pe.full, b.N())
 	}
 	if pe.untapped { // known only after the first graph build
 		res := make([]*ParamResult, b.N())
@@ -180,7 +200,7 @@ func (a *Analyzer) paramFIChunk(b Batch, opt ParamOptions) ([]*ParamResult, erro
 		}
 		res[n] = r
 	}
-	return res, nil
+	return res[:n0], nil
 }
 
 // gramAddF32 adds J Jᵀ to M (K × K) for J = rows [K, p] (float32, row-major), in float64.
@@ -443,32 +463,42 @@ func kernelGrads(t ops.Tap, d *graph.Node) *graph.Node {
 	if k == 1 {
 		return graph.Einsum("nhwc,knhwd->nkcd", a, d)
 	}
-	// Patches of the (zero-padded) input: for 'same', (k−1)/2 on every side.
+	// Patches of the zero-padded input at the convolution's stride: patch (dy, dx) holds the input
+	// values that kernel tap (dy, dx) multiplied into each output position.
 	ho, wo := d.Shape().Dimensions[2], d.Shape().Dimensions[3]
-	if t.Padding == ops.Same {
-		r := (k - 1) / 2
-		a = zeroPad(a, 1, r)
-		a = zeroPad(a, 2, r)
-	}
+	s := max(t.Stride, 1)
+	a = zeroPad(a, 1, t.Pads[0][0], t.Pads[0][1])
+	a = zeroPad(a, 2, t.Pads[1][0], t.Pads[1][1])
 	patches := make([]*graph.Node, 0, k*k)
 	for dy := 0; dy < k; dy++ {
 		for dx := 0; dx < k; dx++ {
-			patches = append(patches, graph.Slice(a, graph.AxisRange(), graph.AxisRange(dy, dy+ho), graph.AxisRange(dx, dx+wo)))
+			patches = append(patches, graph.Slice(a, graph.AxisRange(),
+				graph.AxisRange(dy, dy+(ho-1)*s+1).Stride(s), graph.AxisRange(dx, dx+(wo-1)*s+1).Stride(s)))
 		}
 	}
-	p := graph.Stack(patches, 3) // [N, H, W, k·k, Cin]
+	p := graph.Stack(patches, 3) // [N, Ho, Wo, k·k, Cin]
 	return graph.Einsum("nhwpc,knhwd->nkpcd", p, d)
 }
 
-// zeroPad appends r zeros on both sides of axis (Concatenate: ONNX Runtime's backend has no Pad).
-func zeroPad(x *graph.Node, axis, r int) *graph.Node {
-	if r == 0 {
+// zeroPad puts lo zeros before and hi after axis (Concatenate: no Pad needed on any backend).
+func zeroPad(x *graph.Node, axis, lo, hi int) *graph.Node {
+	zeros := func(r int) *graph.Node {
+		zs := x.Shape().Clone()
+		zs.Dimensions[axis] = r
+		return graph.Zeros(x.Graph(), zs)
+	}
+	list := []*graph.Node{}
+	if lo > 0 {
+		list = append(list, zeros(lo))
+	}
+	list = append(list, x)
+	if hi > 0 {
+		list = append(list, zeros(hi))
+	}
+	if len(list) == 1 {
 		return x
 	}
-	zs := x.Shape().Clone()
-	zs.Dimensions[axis] = r
-	z := graph.Zeros(x.Graph(), zs)
-	return graph.Concatenate([]*graph.Node{z, x, z}, axis)
+	return graph.Concatenate(list, axis)
 }
 
 // channelSums returns [N, K, C]: Σ over the middle axes of d [K, N, ..., C], weighted by in

@@ -84,6 +84,23 @@ func TestParamFIBatchMatchesPerExample(t *testing.T) {
 	if tapped(a) != 3 {
 		t.Errorf("%d of the ops net's batched graphs used the taps, want 3", tapped(a))
 	}
+	// A smaller batch after a larger one runs padded to the compiled size (no new graph) and
+	// returns its own examples' results only.
+	p := batch.perExample()
+	small := Batch{X: batch.X[p : 3*p], Shape: append([]int{2}, batch.Shape[1:]...), Labels: batch.Labels[1:3]}
+	checkParamFIBatch(t, a, small, ParamOptions{WithInput: true})
+	found := false
+	for key, pe := range a.paramExec {
+		if strings.HasPrefix(key, "additive|true|true|") {
+			found = true
+			if pe.full != N {
+				t.Errorf("the batched graph ran at batch size %d, want the padded %d", pe.full, N)
+			}
+		}
+	}
+	if !found {
+		t.Error("no batched graph with the input found")
+	}
 
 	// Fallback: the tiny test net is not built from ops layers.
 	net := newTinyNet(10, 4, 4, 1, 2, K, false)
