@@ -815,8 +815,8 @@ type Condition struct {
 	Pre   []float64 // LayerNorm.Pre: ‖A_i·diag(a)‖₂ for a layer after ReLU ← batch norm (0: none)
 	// PreBranches: LayerNorm.PreBranches, per concatenated part (nil: none)
 	PreBranches [][]float64
-	Norms []float64 // ‖x_0‖ … ‖x_{L−1}‖ (the layers' inputs), ‖z‖ (L+1 values)
-	Out   []float64 // ‖y_i‖, the layers' outputs after the ReLU and max pool that follow them alone (chain: ‖x_{i+1}‖)
+	Norms       []float64 // ‖x_0‖ … ‖x_{L−1}‖ (the layers' inputs), ‖z‖ (L+1 values)
+	Out         []float64 // ‖y_i‖, the layers' outputs after the ReLU and max pool that follow them alone (chain: ‖x_{i+1}‖)
 	// Layer[i] = κ_i = ‖A_i‖‖x_i‖/‖y_i‖: the relative condition number of layer i (it bounds the
 	// relative change of the layer's output per relative change of its input, or of A_i).
 	Layer []float64
