@@ -1170,7 +1170,7 @@ func (res *EstimatorResult) Report(c Common) (*Report, error) {
 			m.Name, total-viol, total, viol, kin, estMax(m.InputCond), len(m.InputCond), kloc, 1/lr, klStr)
 		if len(m.InputCondPlain) > 0 {
 			kp, _ := stats.Median(m.InputCondPlain)
-			f1 += fmt.Sprintf("; carrying the batch norms before ReLUs across them into the next layer's norm (‖A·diag(a)‖ instead of ‖A‖·max|a|) lowers the median κ_in from %.3g to %.3g", kp, kin)
+			f1 += fmt.Sprintf("; carrying the batch norms before ReLUs across them into the next layer's norm (‖A·diag(a)‖, per concatenated part, instead of ‖A‖·max|a|) lowers the median κ_in from %.3g to %.3g", kp, kin)
 		}
 		rep.Findings = append(rep.Findings, f1)
 		var tight []string

@@ -62,6 +62,9 @@ type LayerNorm struct {
 	// norm's layer index (−1: none).
 	Pre      float64
 	PreLayer int
+	// PreBranches holds, when that batch norm's input is a concatenation, ‖A_l·diag(a)‖₂ (times
+	// the pools' constants) restricted to each concatenated part's channels, in the parts' order.
+	PreBranches []float64
 }
 
 // NormOptions control the power iteration.
@@ -533,11 +536,18 @@ func (e *Estimator) computeNorms() error {
 		e.norms[i] = LayerNorm{Scope: li.Scope, Kind: li.Op, BN: li.BN, Stride: li.stride, InShape: li.inShape, OutShape: li.shape, Params: len(k),
 			Op: op, AbsOp: math.Max(absOp, op), Bias: Norm(e.weights.Biases[i]), Iters: it, PreLayer: -1}
 		if li.pre >= 0 {
-			pre, _, err := e.opNorm(i, e.preScaledKernel(j, k))
+			pre, _, err := e.opNorm(i, e.preScaledKernel(j, k, 0, 0))
 			if err != nil {
 				return err
 			}
 			e.norms[i].Pre, e.norms[i].PreLayer = pre*li.preLip, e.nodes[li.pre].layer
+			for _, br := range li.preBranches {
+				nb, _, err := e.opNorm(i, e.preScaledKernel(j, k, br.off, br.off+br.cnt))
+				if err != nil {
+					return err
+				}
+				e.norms[i].PreBranches = append(e.norms[i].PreBranches, nb*li.preLip)
+			}
 		}
 	}
 	return nil
@@ -758,6 +768,8 @@ type planStep struct {
 	// Lipschitz constant of the pools between that ReLU and the layer.
 	pre    int
 	preLip float64
+	// branches: the nodes of the concatenated parts that batch norm normalises (nil: no concatenation).
+	branches []int
 }
 
 const (
@@ -773,6 +785,9 @@ func (e *Estimator) makePlan() *boundPlan {
 		s := planStep{in: ni.in, layer: ni.layer, lip: ni.lip, pre: -1, preLip: 1}
 		if ni.layer >= 0 && ni.pre >= 0 {
 			s.pre, s.preLip = ni.pre, ni.preLip
+			for _, br := range ni.preBranches {
+				s.branches = append(s.branches, br.node)
+			}
 		}
 		switch {
 		case ni.layer >= 0:
@@ -798,8 +813,10 @@ type Condition struct {
 	AbsOp []float64 // ‖|A_i|‖₂
 	BiasN []float64 // ‖b_i‖₂
 	Pre   []float64 // LayerNorm.Pre: ‖A_i·diag(a)‖₂ for a layer after ReLU ← batch norm (0: none)
-	Norms []float64 // ‖x_0‖ … ‖x_{L−1}‖ (the layers' inputs), ‖z‖ (L+1 values)
-	Out   []float64 // ‖y_i‖, the layers' outputs after the ReLU and max pool that follow them alone (chain: ‖x_{i+1}‖)
+	// PreBranches: LayerNorm.PreBranches, per concatenated part (nil: none)
+	PreBranches [][]float64
+	Norms       []float64 // ‖x_0‖ … ‖x_{L−1}‖ (the layers' inputs), ‖z‖ (L+1 values)
+	Out         []float64 // ‖y_i‖, the layers' outputs after the ReLU and max pool that follow them alone (chain: ‖x_{i+1}‖)
 	// Layer[i] = κ_i = ‖A_i‖‖x_i‖/‖y_i‖: the relative condition number of layer i (it bounds the
 	// relative change of the layer's output per relative change of its input, or of A_i).
 	Layer []float64
@@ -846,6 +863,12 @@ func (e *Estimator) ConditionFromNorms(x0 float64, norms, out []float64) Conditi
 		Weight: make([]float64, L), Tail: make([]float64, L), plan: e.plan}
 	for i, ln := range e.norms {
 		c.Op[i], c.AbsOp[i], c.BiasN[i], c.Pre[i] = ln.Op, ln.AbsOp, ln.Bias, ln.Pre
+		if ln.PreBranches != nil {
+			if c.PreBranches == nil {
+				c.PreBranches = make([][]float64, L)
+			}
+			c.PreBranches[i] = ln.PreBranches
+		}
 		c.Layer[i] = ln.Op * norms[i] / out[i]
 	}
 	c.Input = c.Bound(PerturbSizes{Input: 1})
@@ -916,7 +939,18 @@ func (c Condition) Bound(p PerturbSizes) float64 {
 					betaB = p.Bias[lb]
 				}
 				A, q := c.Op[lb], s.preLip
-				sharp := (c.Pre[l]+c.Op[l]*q*A*(eps*(1+epsB)+epsB))*ehat[s.pre] +
+				prop := c.Pre[l] * ehat[s.pre]
+				if len(s.branches) > 0 && c.PreBranches != nil && len(c.PreBranches[l]) == len(s.branches) {
+					// per concatenated part j: ‖Σ_j M_j Δ_j‖ ≤ Σ_j ‖M_j‖ ‖Δ_j‖, with the rounding of
+					// B's input ‖r(x̃_j) − x_j‖ ≤ e_j + u(‖x_B‖ + e_j)
+					alt := 0.0
+					for k, j := range s.branches {
+						ej := get(j)
+						alt += c.PreBranches[l][k] * (ej + u*(c.Norms[lb]+ej))
+					}
+					prop = math.Min(prop, alt)
+				}
+				sharp := prop + c.Op[l]*q*A*(eps*(1+epsB)+epsB)*ehat[s.pre] +
 					(1+eps)*c.Op[l]*(q*(epsB*A*c.Norms[lb]+betaB)+u*(c.Norms[l]+din)) + eps*c.Op[l]*c.Norms[l] + beta
 				e[i] = math.Min(e[i], sharp)
 			}

@@ -98,7 +98,13 @@ type nodeInfo struct {
 	// of the Lipschitz constants of the pools in between (1 if none).
 	pre    int
 	preLip float64
+	// preBranches: when that batch norm's input is a concatenation (nested ones flattened), its
+	// parts: the node giving each and its channels.
+	preBranches []preBranch
 }
+
+// preBranch is one part of a concatenation: node's output is channels [off, off+cnt).
+type preBranch struct{ node, off, cnt int }
 
 func (ni nodeInfo) name(i int) string {
 	if ni.Scope != "" {
@@ -372,6 +378,9 @@ func (e *Estimator) resolve() error {
 			continue
 		}
 		ni.pre, ni.preLip = e.nodes[k].in[0], q
+		if c := e.nodes[ni.pre].in[0]; c >= 0 && e.nodes[c].Op == OpConcat {
+			ni.preBranches = e.concatLeaves(c, 0, nil)
+		}
 	}
 	e.outNode = make([]int, len(e.layers))
 	for l, j := range e.layers {
@@ -452,18 +461,44 @@ func avgPool1DNorm(n, k, s int) float64 {
 	return svd.Values(nil)[0]
 }
 
+// concatLeaves appends the parts of concatenation node c (nested concatenations flattened) with
+// their channel offsets, starting at off.
+func (e *Estimator) concatLeaves(c, off int, out []preBranch) []preBranch {
+	for _, j := range e.nodes[c].in {
+		var cnt int
+		if j < 0 {
+			cnt = e.net.Input[len(e.net.Input)-1]
+		} else {
+			cnt = e.nodes[j].shape[len(e.nodes[j].shape)-1]
+		}
+		if j >= 0 && e.nodes[j].Op == OpConcat {
+			out = e.concatLeaves(j, off, out)
+		} else {
+			out = append(out, preBranch{node: j, off: off, cnt: cnt})
+		}
+		off += cnt
+	}
+	return out
+}
+
 // preScaledKernel returns layer node j's kernel with its input channels scaled by the scale a of
 // the batch norm before its ReLU (node pre): K[…, c, o]·a_c for a convolution, W[r, o]·a_{r mod C}
-// for a dense layer (its input flattened row-major, channels last).
-func (e *Estimator) preScaledKernel(j int, kernel []float32) []float32 {
+// for a dense layer (its input flattened row-major, channels last); channels outside [lo, hi) are
+// zeroed (hi ≤ 0: none).
+func (e *Estimator) preScaledKernel(j int, kernel []float32, lo, hi int) []float32 {
 	ni := e.nodes[j]
 	a := e.weights.Kernels[e.nodes[ni.pre].layer]
 	C := len(a)
+	if hi <= 0 {
+		lo, hi = 0, C
+	}
 	out := make([]float32, len(kernel))
 	cols := ni.kdims[len(ni.kdims)-1] // output channels (the kernel's last axis)
 	for i, v := range kernel {
-		row := i / cols // conv: (kh·k + kw)·Cin + c; dense: the flattened input index
-		out[i] = float32(float64(v) * float64(a[row%C]))
+		c := (i / cols) % C // conv: row (kh·k + kw)·Cin + c; dense: the flattened input index
+		if c >= lo && c < hi {
+			out[i] = float32(float64(v) * float64(a[c]))
+		}
 	}
 	return out
 }

@@ -251,8 +251,7 @@ func TestNetEstimatorChecksTheNet(t *testing.T) {
 			"stride 1": func(n *Net) {
 				for i := range n.Nodes {
 					if n.Nodes[i].Stride == 2 && n.Nodes[i].Op == OpConv {
-						n.Nodes[i].Stride, n.Nodes[i].Padding = 1, PadValid
-						n.Nodes[i].Padding = PadSame
+						n.Nodes[i].Stride = 1
 						return
 					}
 				}
@@ -759,7 +758,20 @@ func checkPreBatchNorm(t *testing.T, e *Estimator, batch fisens.Batch) {
 		if ln.Pre <= 0 || ln.Pre > ln.Op*A*(1+1e-5) {
 			t.Errorf("layer %s: ‖A·diag(a)‖ = %v, ‖A‖·max|a| = %v", ln.Scope, ln.Pre, ln.Op*A)
 		}
-		t.Logf("layer %s: ‖A·diag(a)‖ = %.3g, ‖A‖·max|a| = %.3g", ln.Scope, ln.Pre, ln.Op*A)
+		t.Logf("layer %s: ‖A·diag(a)‖ = %.3g, ‖A‖·max|a| = %.3g, per concatenated part %.3g", ln.Scope, ln.Pre, ln.Op*A, ln.PreBranches)
+		// the parts' column blocks M_j of M = [M_1 … M_m]: ‖M_j‖ ≤ ‖M‖ ≤ (Σ_j ‖M_j‖²)^{1/2}
+		if len(ln.PreBranches) > 0 {
+			sq := 0.0
+			for _, v := range ln.PreBranches {
+				sq += v * v
+				if v > ln.Pre*(1+1e-4) {
+					t.Errorf("layer %s: a part's norm %v > the whole %v", ln.Scope, v, ln.Pre)
+				}
+			}
+			if ln.Pre > math.Sqrt(sq)*(1+1e-4) {
+				t.Errorf("layer %s: ‖M‖ = %v > (Σ‖M_j‖²)^½ = %v", ln.Scope, ln.Pre, math.Sqrt(sq))
+			}
+		}
 		if ln.Kind == OpDense { // final: bn → ReLU → global average pool (2×2) → dense
 			w := e.Weights()
 			a := w.Kernels[ln.PreLayer]
