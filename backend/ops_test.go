@@ -158,6 +158,16 @@ func opCases() []opCase {
 		}},
 		{name: "gemm_transB", inputs: [][]int{{3, 5}, {4, 5}}, fn: func(in []*Node) *Node { return MatMul(in[0], Transpose(in[1], 0, 1)) }},
 		{name: "matmul_batched", inputs: [][]int{{2, 3, 4}, {4, 5}}, fn: func(in []*Node) *Node { return MatMul(in[0], in[1]) }},
+		// DotGeneral as the 1×1 convolution and the per-example gradients emit it (vjp_dot.go orders
+		// the operands of both gradients): free axes on both sides, batch axes, contracting axes listed
+		// out of axis order.
+		{name: "einsum_1x1conv", inputs: [][]int{{2, 3, 4, 5}, {5, 3}}, fn: func(in []*Node) *Node { return Einsum("bhwc,cd->bhwd", in[0], in[1]) }},
+		{name: "dotgeneral_batch_permuted", inputs: [][]int{{3, 2, 4, 5}, {5, 6, 2, 3}}, fn: func(in []*Node) *Node {
+			return DotGeneral(in[0], []int{3, 1}, []int{0}, in[1], []int{0, 2}, []int{3})
+		}},
+		{name: "dotgeneral_two_free", inputs: [][]int{{4, 2, 3}, {3, 5, 2, 2}}, fn: func(in []*Node) *Node {
+			return DotGeneral(in[0], []int{2, 1}, nil, in[1], []int{0, 3}, nil)
+		}},
 		{name: "add_mul_broadcast", inputs: [][]int{{2, 3, 4}, {1, 3, 1}, {4}}, fn: func(in []*Node) *Node {
 			return Mul(Add(in[0], in[1]), Reshape(in[2], 1, 1, 4))
 		}},

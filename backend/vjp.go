@@ -32,6 +32,11 @@ func init() {
 			VJPRegistration[t] = vjp
 		}
 	}
+	if orig, ok := VJPRegistration[NodeTypeDotGeneral]; ok {
+		VJPRegistration[NodeTypeDotGeneral] = func(node *Node, vjpOutputs []*Node, outputShape shapes.Shape) []*Node {
+			return dotGeneralVJP(orig, node, vjpOutputs, outputShape)
+		}
+	}
 	if orig, ok := VJPRegistration[NodeTypeConvGeneral]; ok {
 		VJPRegistration[NodeTypeConvGeneral] = func(node *Node, vjpOutputs []*Node, outputShape shapes.Shape) []*Node {
 			return convVJP(orig, node, vjpOutputs, outputShape)

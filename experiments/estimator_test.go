@@ -2,13 +2,19 @@ package experiments
 
 import (
 	"context"
+	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/fisens/fisens/fisens"
 	"github.com/fisens/fisens/fisens/condition"
+	"github.com/fisens/fisens/fisens/weights"
+	"github.com/fisens/fisens/internal/testnet"
 	"github.com/fisens/fisens/models"
+	"github.com/gomlx/gomlx/core/tensors"
 )
 
 func TestChainOf(t *testing.T) {
@@ -26,8 +32,67 @@ func TestChainOf(t *testing.T) {
 		}
 	}
 	m, _ := models.New(models.Config{Arch: "resnet-small", Height: 28, Width: 28, Channels: 1, Classes: 10})
-	if _, err := ChainOf(m); err == nil || !strings.Contains(err.Error(), "residual") {
+	if _, err := ChainOf(m); err == nil || !strings.Contains(err.Error(), "NetOf") {
 		t.Errorf("resnet-small: got %v", err)
+	}
+}
+
+// NetOf describes the ResNet and DenseNet families exactly: the estimator's forward pass reproduces
+// the models' logits (random weights, batch-norm statistics randomised so that folding matters).
+func TestNetOfResNetAndDenseNet(t *testing.T) {
+	b := testnet.Backend(t)
+	archs := []string{"resnet-small", "densenet-small"}
+	if !testing.Short() {
+		archs = append(archs, "resnet50", "densenet121")
+	}
+	for _, arch := range archs {
+		m, err := models.New(models.Config{Arch: arch, Height: 12, Width: 12, Channels: 1, Classes: 10, Seed: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		an, err := fisens.NewAnalyzer(b, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x, shape, _ := testnet.RandomBatch(1, 2, 12, 12, 1, 10)
+		for i := range x {
+			x[i] = 255 * float32(math.Abs(float64(x[i])))
+		}
+		if _, err := an.Logits(fisens.Batch{X: x, Shape: shape}); err != nil { // creates the variables
+			t.Fatal(err)
+		}
+		rng := rand.New(rand.NewPCG(4, 4))
+		for v := range m.Store().RootScope().IterVariables() {
+			switch v.Name() {
+			case "gamma", "beta", "mean", "variance", "biases":
+				vals, err := weights.Values(v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := range vals {
+					switch v.Name() {
+					case "gamma":
+						vals[i] = float32(1 + 0.3*rng.NormFloat64())
+					case "variance":
+						vals[i] = float32(0.5 + rng.Float64())
+					default:
+						vals[i] = float32(0.1 * rng.NormFloat64())
+					}
+				}
+				if err := v.SetValue(tensors.FromFlatDataAndDimensions(vals, v.Shape().Dimensions...)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		net, err := NetOf(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := condition.CheckNet(b, m, net, condition.NormOptions{})
+		if err != nil {
+			t.Fatalf("%s: %v", arch, err)
+		}
+		t.Logf("%s: %d nodes, logits reproduced to %.2g", arch, len(net.Nodes), d)
 	}
 }
 

@@ -416,37 +416,46 @@ func informativeModel(ctx context.Context, c Common, cfg InformativeConfig, lm *
 		m.LayerOrder = append(m.LayerOrder, l.Name)
 		m.LayerParams[l.Name] = l.Params
 	}
-	for _, i := range idx[:cfg.LayerImages] {
+	// ParamFIBatch: K backward passes per chunk of images; every cut from the same Grams
+	// (ParamResult.WithOptions).
+	layerIdx := idx[:cfg.LayerImages]
+	for lo := 0; lo < len(layerIdx); lo += fisens.ParamBatchChunk {
 		if err := ctx.Err(); err != nil {
 			return m, err
 		}
-		bt, err := ReadBatch(set, []int{i}, lm.Scale, 1)
+		chunk := layerIdx[lo:min(lo+fisens.ParamBatchChunk, len(layerIdx))]
+		bt, err := ReadBatch(set, chunk, lm.Scale, 0)
 		if err != nil {
 			return m, err
 		}
-		bt.Labels = []int{set.Label(i)}
-		for t, cut := range cfg.RankCuts {
-			pr, err := an.ParamFI(bt, fisens.ParamOptions{Options: fisens.Options{RelTol: cut}})
-			if err != nil {
-				return m, err
-			}
-			if m.AtBound[KindLayer] == nil {
-				m.AtBound[KindLayer] = make([]int, len(cfg.RankCuts))
-			}
-			for g, r := range pr.PerGroup {
-				if r.Rank == K-1 && AtBound(r) {
-					m.AtBound[KindLayer][t]++
+		prs, err := an.ParamFIBatch(bt, fisens.ParamOptions{})
+		if err != nil {
+			return m, err
+		}
+		for j, i := range chunk {
+			for t, cut := range cfg.RankCuts {
+				pr, err := prs[j].WithOptions(fisens.Options{RelTol: cut})
+				if err != nil {
+					return m, err
 				}
-				if t == 0 {
-					m.Total[KindLayer]++
+				if m.AtBound[KindLayer] == nil {
+					m.AtBound[KindLayer] = make([]int, len(cfg.RankCuts))
 				}
-				if cut == fisens.DefaultRelTol || (t == 0 && !containsF(cfg.RankCuts, fisens.DefaultRelTol)) {
-					name := pr.Groups[g].Name
-					if r.Rank < K-1 {
-						m.LowRankLayers[name]++
+				for g, r := range pr.PerGroup {
+					if r.Rank == K-1 && AtBound(r) {
+						m.AtBound[KindLayer][t]++
 					}
-					m.Points = append(m.Points, InformativePoint{Kind: KindLayer, Where: name, Image: i, P: pr.Groups[g].Params, FI: r.FI, Rank: r.Rank,
-						Odds: r.Bound, Jac: r.JacNorm, SoftJac: r.SoftmaxJacNorm, Cook: math.NaN()})
+					if t == 0 {
+						m.Total[KindLayer]++
+					}
+					if cut == fisens.DefaultRelTol || (t == 0 && !containsF(cfg.RankCuts, fisens.DefaultRelTol)) {
+						name := pr.Groups[g].Name
+						if r.Rank < K-1 {
+							m.LowRankLayers[name]++
+						}
+						m.Points = append(m.Points, InformativePoint{Kind: KindLayer, Where: name, Image: i, P: pr.Groups[g].Params, FI: r.FI, Rank: r.Rank,
+							Odds: r.Bound, Jac: r.JacNorm, SoftJac: r.SoftmaxJacNorm, Cook: math.NaN()})
+					}
 				}
 			}
 		}

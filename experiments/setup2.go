@@ -237,62 +237,60 @@ func runSetup2Model(ctx context.Context, c Common, cfg Setup2Config, ref, name, 
 	authors := exact
 	authors.Options = fisens.Options{Objective: fisens.LogProbTrue, Convention: fisens.Authors, Eps: cfg.AuthorsEps}
 	bar := progress.New(c.Progress, "setup2: parameter FI "+name, len(todo))
-	for _, i := range todo {
+	// ParamFIBatch: K backward passes per chunk of images instead of K per image (the authors'
+	// convention comes from the same Grams: ParamResult.WithOptions).
+	for lo := 0; lo < len(todo); lo += fisens.ParamBatchChunk {
 		if err := ctx.Err(); err != nil {
 			bar.Done()
 			return nil, err
 		}
-		batch, err := ReadBatch(train, []int{i}, scale, 0)
+		chunk := todo[lo:min(lo+fisens.ParamBatchChunk, len(todo))]
+		batch, err := ReadBatch(train, chunk, scale, 0)
 		if err != nil {
 			return nil, err
 		}
-		ex, err := an.ParamFI(batch, exact)
+		exs, err := an.ParamFIBatch(batch, exact)
 		if err != nil {
-			return nil, fmt.Errorf("image %d: %w", i, err)
+			return nil, fmt.Errorf("images %v: %w", chunk, err)
 		}
-		logits, err := an.Logits(batch)
-		if err != nil {
-			return nil, fmt.Errorf("image %d: %w", i, err)
-		}
-		z := make([]float64, len(logits))
-		for k, v := range logits {
-			z[k] = float64(v)
-		}
-		mp := results.FormatFloat(minProb(z))
-		var au *fisens.ParamResult
-		if cfg.Authors {
-			if au, err = an.ParamFI(batch, authors); err != nil {
-				return nil, fmt.Errorf("image %d (authors' convention): %w", i, err)
-			}
-		}
-		// The image's rows are one unit (one write; rows of an interrupted earlier write are
-		// skipped); "all" goes last: it marks the image done.
 		var recs [][]string
-		row := func(group, layer, kind string, params int, r fisens.Result, a *fisens.Result) {
-			afi, arank := "NaN", "-1"
-			if a != nil {
-				afi, arank = results.FormatFloat(a.FI), strconv.Itoa(a.Rank)
+		for j, i := range chunk {
+			ex := exs[j]
+			mp := results.FormatFloat(minProb(ex.Logits()))
+			var au *fisens.ParamResult
+			if cfg.Authors {
+				if au, err = ex.WithOptions(authors.Options); err != nil {
+					return nil, fmt.Errorf("image %d (authors' convention): %w", i, err)
+				}
 			}
-			recs = append(recs, []string{strconv.Itoa(i), group, strconv.Itoa(train.SourceIndex(i)), strconv.Itoa(r.Label), layer, kind,
-				strconv.Itoa(params), strconv.Itoa(r.Pred), results.FormatFloat(r.Prob), results.FormatFloat(r.Bound), results.FormatFloat(r.FI), strconv.Itoa(r.Rank),
-				results.FormatFloat(r.JacNorm), afi, arank, mp})
-		}
-		for k, l := range ex.Groups {
+			// The image's rows are one unit (one write per chunk; rows of an interrupted earlier
+			// write are skipped); "all" goes last: it marks the image done.
+			row := func(group, layer, kind string, params int, r fisens.Result, a *fisens.Result) {
+				afi, arank := "NaN", "-1"
+				if a != nil {
+					afi, arank = results.FormatFloat(a.FI), strconv.Itoa(a.Rank)
+				}
+				recs = append(recs, []string{strconv.Itoa(i), group, strconv.Itoa(train.SourceIndex(i)), strconv.Itoa(r.Label), layer, kind,
+					strconv.Itoa(params), strconv.Itoa(r.Pred), results.FormatFloat(r.Prob), results.FormatFloat(r.Bound), results.FormatFloat(r.FI), strconv.Itoa(r.Rank),
+					results.FormatFloat(r.JacNorm), afi, arank, mp})
+			}
+			for k, l := range ex.Groups {
+				var a *fisens.Result
+				if au != nil {
+					a = &au.PerGroup[k]
+				}
+				row(strconv.Itoa(l.Index), l.Name, l.Kind, l.Params, ex.PerGroup[k], a)
+			}
 			var a *fisens.Result
 			if au != nil {
-				a = &au.PerGroup[k]
+				a = &au.All
 			}
-			row(strconv.Itoa(l.Index), l.Name, l.Kind, l.Params, ex.PerGroup[k], a)
+			row("all", "all", "all", sm.Params, ex.All, a)
 		}
-		var a *fisens.Result
-		if au != nil {
-			a = &au.All
-		}
-		row("all", "all", "all", sm.Params, ex.All, a)
 		if _, err := f.Append(recs...); err != nil {
 			return nil, err
 		}
-		bar.Add(1)
+		bar.Add(len(chunk))
 	}
 	bar.Done()
 	sm.Images, sm.Complete, err = readSetup2(path, f.Rows(), idx, len(layers))

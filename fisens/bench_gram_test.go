@@ -33,3 +33,33 @@ func BenchmarkSolverSolve(b *testing.B) {
 		}
 	}
 }
+
+// gramCase is one example's float32 gradient rows of the small ResNet's largest layer: K = 10 rows of
+// 147,456 values (3×3×128×128).
+func gramCase() ([]float32, int, int) {
+	const K, p = 10, 147456
+	rng := rand.New(rand.NewPCG(3, 4))
+	rows := make([]float32, K*p)
+	for i := range rows {
+		rows[i] = float32(rng.NormFloat64())
+	}
+	return rows, K, p
+}
+
+func BenchmarkGramAddF32(b *testing.B) {
+	rows, K, p := gramCase()
+	M := make([]float64, K*K)
+	b.SetBytes(int64(4 * len(rows)))
+	for i := 0; i < b.N; i++ {
+		gramAddF32(M, rows, K, p)
+	}
+}
+
+func BenchmarkGramAddF32Blocked(b *testing.B) {
+	rows, K, p := gramCase()
+	M := make([]float64, K*K)
+	b.SetBytes(int64(4 * len(rows)))
+	for i := 0; i < b.N; i++ {
+		gramAddF32Blocked(M, rows, K, p)
+	}
+}

@@ -40,6 +40,30 @@ type ParamResult struct {
 	All      Result   // FI of perturbing all the groups together
 	Joint    *Result  // FI of perturbing the input and all the groups together (WithInput)
 	Input    *Result  // FI of the input alone (WithInput)
+
+	// What the results were computed from, for WithOptions: the groups' K × K Grams (then the
+	// input's), the logits and the label.
+	grams []float64
+	z     []float64
+	y     int
+}
+
+// Logits returns the example's logits (a copy), as the graph that computed the result saw them.
+func (r *ParamResult) Logits() []float64 { return append([]float64(nil), r.z...) }
+
+// WithOptions returns the same example's results under other Options (the authors' convention,
+// another rank cut, another objective) from the K × K Grams this result was computed from: no
+// further backward pass. The perturbations (groups, form, input) stay those of the original call.
+func (r *ParamResult) WithOptions(o Options) (*ParamResult, error) {
+	if r == nil || r.grams == nil {
+		return nil, fmt.Errorf("fisens: WithOptions needs a result of ParamFI or ParamFIBatch")
+	}
+	if o.Objective.Label == TrueLabel && r.y < 0 {
+		return nil, fmt.Errorf("fisens: objective %q needs the true label (the original call had none)", o.Objective)
+	}
+	K := len(r.z)
+	withInput := len(r.grams) > len(r.Groups)*K*K
+	return paramResultFromGrams(r.Groups, r.grams, r.z, r.y, ParamOptions{Options: o, WithInput: withInput})
 }
 
 // paramExec is a compiled per-example parameter-Gram graph for one grouping.
@@ -49,6 +73,12 @@ type paramExec struct {
 	untapped bool // batched graph only: a selected variable is not covered by an ops.Tap
 	// groupVars (batched graph only): for each group, the indices of its variables' gradient outputs.
 	groupVars [][]int
+	// gramsInGraph (batched graph only): the graph returns the Grams [N, groups(+1), K, K] (float64)
+	// instead of the per-example gradients.
+	gramsInGraph bool
+	// full (batched graph only): the largest batch size run so far; smaller chunks are padded to it
+	// (repeating their last example), since every new size compiles the graph again (XLA: seconds).
+	full int
 }
 
 // Layers lists the trainable variable groups of the classifier (by default one per scope) with
@@ -173,7 +203,7 @@ func (a *Analyzer) paramExecFor(b Batch, opt ParamOptions, batched bool) (*param
 		return pe, nil
 	}
 	if batched {
-		pe := &paramExec{groups: groups}
+		pe := &paramExec{groups: groups, gramsInGraph: gramsInGraph(a.backend)}
 		e, err := model.NewExec(a.backend, a.clf.Store(), a.batchedParamGraph(pe, opt.Form, opt.WithInput))
 		if err != nil {
 			return nil, err

@@ -2,10 +2,13 @@ package fisens
 
 import (
 	"fmt"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
 
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
@@ -15,8 +18,13 @@ import (
 
 // ParamBatchChunk is the largest number of examples ParamFIBatch puts in one graph call: the
 // per-example gradients of all selected parameters take K·chunk times their size in float32
-// (the small ResNet: 8 · 10 · 517,066 · 4 bytes = 165 MB).
+// (the small ResNet: 8 · 10 · 517,066 · 4 bytes = 165 MB). Larger models get smaller chunks
+// (paramBatchBytes), down to one example per call.
 const ParamBatchChunk = 8
+
+// paramBatchBytes bounds the per-example gradients of one chunk (float32, K per example):
+// ResNet50's 23.6 M parameters take 0.94 GB per example at K = 10, so they go one at a time.
+const paramBatchBytes = 1 << 30
 
 // ParamFIBatch is ParamFI for every example of a batch. For classifiers built from the layers of
 // models/ops (Conv2D, Dense, BatchNorm: every model of this module) it costs K backward passes per
@@ -36,9 +44,13 @@ func (a *Analyzer) ParamFIBatch(b Batch, opt ParamOptions) ([]*ParamResult, erro
 		return nil, fmt.Errorf("fisens: objective %q needs the true labels (Batch.Labels is nil)", opt.Objective)
 	}
 	p := b.perExample()
+	chunk, err := a.paramChunk(b, opt, K)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]*ParamResult, 0, b.N())
-	for lo := 0; lo < b.N(); lo += ParamBatchChunk {
-		hi := min(lo+ParamBatchChunk, b.N())
+	for lo := 0; lo < b.N(); lo += chunk {
+		hi := min(lo+chunk, b.N())
 		sub := Batch{X: b.X[lo*p : hi*p], Shape: append([]int{hi - lo}, b.Shape[1:]...)}
 		if b.Labels != nil {
 			sub.Labels = b.Labels[lo:hi]
@@ -52,6 +64,39 @@ func (a *Analyzer) ParamFIBatch(b Batch, opt ParamOptions) ([]*ParamResult, erro
 	return out, nil
 }
 
+// paramChunk returns how many examples go into one graph call: ParamBatchChunk, halved while the
+// chunk's per-example gradients (K float32 per selected parameter and example, and per input value
+// with WithInput) exceed paramBatchBytes.
+func (a *Analyzer) paramChunk(b Batch, opt ParamOptions, K int) (int, error) {
+	if a.clf.Store().NumVariables() == 0 {
+		// Create the variables with one forward pass of one example so the groups can be listed.
+		one := Batch{X: b.X[:b.perExample()], Shape: append([]int{1}, b.Shape[1:]...)}
+		if _, err := a.Logits(one); err != nil {
+			return 0, err
+		}
+	}
+	all, err := a.Layers(opt.Group)
+	if err != nil {
+		return 0, err
+	}
+	groups, err := selectGroups(all, opt.Only)
+	if err != nil {
+		return 0, err
+	}
+	params := 0
+	for _, l := range groups {
+		params += l.Params
+	}
+	if opt.WithInput {
+		params += b.perExample()
+	}
+	chunk := ParamBatchChunk
+	for chunk > 1 && chunk*K*params*4 > paramBatchBytes {
+		chunk /= 2
+	}
+	return chunk, nil
+}
+
 // paramFIChunk runs the batched graph on one chunk, or ParamFI per example when the classifier's
 // layers are not all tapped.
 func (a *Analyzer) paramFIChunk(b Batch, opt ParamOptions) ([]*ParamResult, error) {
@@ -60,11 +105,31 @@ func (a *Analyzer) paramFIChunk(b Batch, opt ParamOptions) ([]*ParamResult, erro
 	if err != nil {
 		return nil, err
 	}
+	n0 := b.N()
+	if !pe.untapped && pe.full > n0 {
+		// Pad to the compiled size: the last examples' results are dropped below.
+		p := b.perExample()
+		x := make([]float32, pe.full*p)
+		copy(x, b.X)
+		for i := n0; i < pe.full; i++ {
+			copy(x[i*p:(i+1)*p], b.X[(n0-1)*p:n0*p])
+		}
+		padded := Batch{X: x, Shape: append([]int{pe.full}, b.Shape[1:]...)}
+		if b.Labels != nil {
+			padded.Labels = make([]int, pe.full)
+			copy(padded.Labels, b.Labels)
+			for i := n0; i < pe.full; i++ {
+				padded.Labels[i] = b.Labels[n0-1]
+			}
+		}
+		b = padded
+	}
 	var out []*tensors.Tensor
 	if !pe.untapped {
 		if out, err = call(pe.exec, tensors.FromFlatDataAndDimensions(b.X, b.Shape...)); err != nil {
 			return nil, err
 		}
+		pe.full = max(pe.full, b.N())
 	}
 	if pe.untapped { // known only after the first graph build
 		res := make([]*ParamResult, b.N())
@@ -85,34 +150,44 @@ func (a *Analyzer) paramFIChunk(b Batch, opt ParamOptions) ([]*ParamResult, erro
 	if len(z32) != N*K {
 		return nil, fmt.Errorf("fisens: batched parameter graph returned %d logits for %d examples", len(z32), N)
 	}
-	// out[1+i] = [N, K, ...] float32 per-example gradients of pe.vars[i] (then the input's):
-	// the Gram matrices are accumulated here in float64 (ONNX Runtime's float64 Einsum ran at
-	// ~0.3 GFLOP/s, 20x slower than this loop).
-	grads := make([][]float32, len(out)-1)
-	for i := range grads {
-		grads[i] = flat32(out[1+i])
-	}
 	nGram := len(pe.groups)
 	if opt.WithInput {
 		nGram++
 	}
 	KK := K * K
 	grams := make([][]float64, N)
-	parallelFor(N, func(n int) {
-		M := make([]float64, nGram*KK)
-		for gi, vars := range pe.groupVars {
-			for _, vi := range vars {
-				p := len(grads[vi]) / (N * K)
-				gramAddF32(M[gi*KK:(gi+1)*KK], grads[vi][n*K*p:(n+1)*K*p], K, p)
+	if pe.gramsInGraph {
+		all := flat64(out[1]) // [N, nGram, K, K]
+		if len(all) != N*nGram*KK {
+			return nil, fmt.Errorf("fisens: batched parameter graph returned %d Gram entries for %d examples", len(all), N)
+		}
+		for n := range grams {
+			grams[n] = all[n*nGram*KK : (n+1)*nGram*KK]
+		}
+	} else {
+		// out[1+i] = [N, K, ...] float32 per-example gradients of pe.vars[i] (then the input's):
+		// the Gram matrices are accumulated here in float64 (ONNX Runtime's float64 Einsum ran at
+		// ~0.3 GFLOP/s, 20x slower than this loop).
+		grads := make([][]float32, len(out)-1)
+		for i := range grads {
+			grads[i] = flat32(out[1+i])
+		}
+		parallelFor(N, func(n int) {
+			M := make([]float64, nGram*KK)
+			for gi, vars := range pe.groupVars {
+				for _, vi := range vars {
+					p := len(grads[vi]) / (N * K)
+					gramAddF32Blocked(M[gi*KK:(gi+1)*KK], grads[vi][n*K*p:(n+1)*K*p], K, p)
+				}
 			}
-		}
-		if opt.WithInput {
-			gi, vi := len(pe.groups), len(grads)-1
-			p := len(grads[vi]) / (N * K)
-			gramAddF32(M[gi*KK:(gi+1)*KK], grads[vi][n*K*p:(n+1)*K*p], K, p)
-		}
-		grams[n] = M
-	})
+			if opt.WithInput {
+				gi, vi := len(pe.groups), len(grads)-1
+				p := len(grads[vi]) / (N * K)
+				gramAddF32Blocked(M[gi*KK:(gi+1)*KK], grads[vi][n*K*p:(n+1)*K*p], K, p)
+			}
+			grams[n] = M
+		})
+	}
 	res := make([]*ParamResult, N)
 	for n := 0; n < N; n++ {
 		z := make([]float64, K)
@@ -125,7 +200,7 @@ func (a *Analyzer) paramFIChunk(b Batch, opt ParamOptions) ([]*ParamResult, erro
 		}
 		res[n] = r
 	}
-	return res, nil
+	return res[:n0], nil
 }
 
 // gramAddF32 adds J Jᵀ to M (K × K) for J = rows [K, p] (float32, row-major), in float64.
@@ -333,8 +408,48 @@ func (a *Analyzer) batchedParamGraph(pe *paramExec, form Form, withInput bool) f
 			dims := d.Shape().Dimensions
 			outs = append(outs, graph.TransposeAllDims(graph.Reshape(d, dims[0], dims[1], -1), 1, 0, 2))
 		}
-		return outs
+		if !pe.gramsInGraph {
+			return outs
+		}
+		// The Grams in the graph, float64 (the float32 gradients' products are exact in float64):
+		// gram(J) = J Jᵀ per example, J = [N, K, p].
+		gram := func(j *graph.Node) *graph.Node {
+			d := j.Shape().Dimensions
+			j = graph.ConvertDType(graph.Reshape(j, d[0], d[1], -1), dtypes.Float64)
+			return graph.DotGeneral(j, []int{2}, []int{0}, j, []int{2}, []int{0}) // [N, K, K]
+		}
+		var grams []*graph.Node
+		for _, vars := range pe.groupVars {
+			var M *graph.Node
+			for _, vi := range vars {
+				if Mi := gram(outs[1+vi]); M == nil {
+					M = Mi
+				} else {
+					M = graph.Add(M, Mi)
+				}
+			}
+			grams = append(grams, M)
+		}
+		if withInput {
+			grams = append(grams, gram(outs[len(outs)-1]))
+		}
+		return []*graph.Node{logits, graph.Stack(grams, 1)} // [N, nGram, K, K]
 	}
+}
+
+// gramsInGraph reports whether ParamFIBatch forms the Grams inside the graph on backend b: on XLA,
+// whose float64 GEMMs are vectorised (the per-example gradients then never leave the graph); ONNX
+// Runtime's float64 Einsum has no BLAS behind it (~0.3 GFLOP/s) and pure Go is no faster than the Go
+// loop, so there the float32 gradients come out and the Grams are formed in Go. FISENS_PARAM_GRAMS=go
+// or =graph forces either (for A/B timings).
+func gramsInGraph(b compute.Backend) bool {
+	switch os.Getenv("FISENS_PARAM_GRAMS") {
+	case "go":
+		return false
+	case "graph":
+		return true
+	}
+	return strings.HasPrefix(b.Name(), "xla")
 }
 
 // kernelGrads returns the per-example kernel gradients [N, K, ...kernel dims] of a conv or dense
@@ -348,32 +463,42 @@ func kernelGrads(t ops.Tap, d *graph.Node) *graph.Node {
 	if k == 1 {
 		return graph.Einsum("nhwc,knhwd->nkcd", a, d)
 	}
-	// Patches of the (zero-padded) input: for 'same', (k−1)/2 on every side.
+	// Patches of the zero-padded input at the convolution's stride: patch (dy, dx) holds the input
+	// values that kernel tap (dy, dx) multiplied into each output position.
 	ho, wo := d.Shape().Dimensions[2], d.Shape().Dimensions[3]
-	if t.Padding == ops.Same {
-		r := (k - 1) / 2
-		a = zeroPad(a, 1, r)
-		a = zeroPad(a, 2, r)
-	}
+	s := max(t.Stride, 1)
+	a = zeroPad(a, 1, t.Pads[0][0], t.Pads[0][1])
+	a = zeroPad(a, 2, t.Pads[1][0], t.Pads[1][1])
 	patches := make([]*graph.Node, 0, k*k)
 	for dy := 0; dy < k; dy++ {
 		for dx := 0; dx < k; dx++ {
-			patches = append(patches, graph.Slice(a, graph.AxisRange(), graph.AxisRange(dy, dy+ho), graph.AxisRange(dx, dx+wo)))
+			patches = append(patches, graph.Slice(a, graph.AxisRange(),
+				graph.AxisRange(dy, dy+(ho-1)*s+1).Stride(s), graph.AxisRange(dx, dx+(wo-1)*s+1).Stride(s)))
 		}
 	}
-	p := graph.Stack(patches, 3) // [N, H, W, k·k, Cin]
+	p := graph.Stack(patches, 3) // [N, Ho, Wo, k·k, Cin]
 	return graph.Einsum("nhwpc,knhwd->nkpcd", p, d)
 }
 
-// zeroPad appends r zeros on both sides of axis (Concatenate: ONNX Runtime's backend has no Pad).
-func zeroPad(x *graph.Node, axis, r int) *graph.Node {
-	if r == 0 {
+// zeroPad puts lo zeros before and hi after axis (Concatenate: no Pad needed on any backend).
+func zeroPad(x *graph.Node, axis, lo, hi int) *graph.Node {
+	zeros := func(r int) *graph.Node {
+		zs := x.Shape().Clone()
+		zs.Dimensions[axis] = r
+		return graph.Zeros(x.Graph(), zs)
+	}
+	list := []*graph.Node{}
+	if lo > 0 {
+		list = append(list, zeros(lo))
+	}
+	list = append(list, x)
+	if hi > 0 {
+		list = append(list, zeros(hi))
+	}
+	if len(list) == 1 {
 		return x
 	}
-	zs := x.Shape().Clone()
-	zs.Dimensions[axis] = r
-	z := graph.Zeros(x.Graph(), zs)
-	return graph.Concatenate([]*graph.Node{z, x, z}, axis)
+	return graph.Concatenate(list, axis)
 }
 
 // channelSums returns [N, K, C]: Σ over the middle axes of d [K, N, ..., C], weighted by in
@@ -397,7 +522,7 @@ func channelSums(d, in *graph.Node) *graph.Node {
 func paramResultFromGrams(groups []Layer, grams []float64, z []float64, y int, opt ParamOptions) (*ParamResult, error) {
 	K := len(z)
 	KK := K * K
-	res := &ParamResult{Groups: groups, PerGroup: make([]Result, len(groups))}
+	res := &ParamResult{Groups: groups, PerGroup: make([]Result, len(groups)), grams: grams, z: z, y: y}
 	all := make([]float64, KK)
 	for i, l := range groups {
 		M := grams[i*KK : (i+1)*KK]

@@ -84,6 +84,23 @@ func TestParamFIBatchMatchesPerExample(t *testing.T) {
 	if tapped(a) != 3 {
 		t.Errorf("%d of the ops net's batched graphs used the taps, want 3", tapped(a))
 	}
+	// A smaller batch after a larger one runs padded to the compiled size (no new graph) and
+	// returns its own examples' results only.
+	p := batch.perExample()
+	small := Batch{X: batch.X[p : 3*p], Shape: append([]int{2}, batch.Shape[1:]...), Labels: batch.Labels[1:3]}
+	checkParamFIBatch(t, a, small, ParamOptions{WithInput: true})
+	found := false
+	for key, pe := range a.paramExec {
+		if strings.HasPrefix(key, "additive|true|true|") {
+			found = true
+			if pe.full != N {
+				t.Errorf("the batched graph ran at batch size %d, want the padded %d", pe.full, N)
+			}
+		}
+	}
+	if !found {
+		t.Error("no batched graph with the input found")
+	}
 
 	// Fallback: the tiny test net is not built from ops layers.
 	net := newTinyNet(10, 4, 4, 1, 2, K, false)
@@ -147,6 +164,99 @@ func checkParamFIBatch(t *testing.T, a *Analyzer, batch Batch, opt ParamOptions)
 		if opt.WithInput {
 			same("input", *got[n].Input, *want.Input)
 			same("joint", *got[n].Joint, *want.Joint)
+		}
+	}
+}
+
+// TestParamResultWithOptions: another convention, rank cut or objective from the stored Grams equals a
+// fresh ParamFI call with those options (the experiments take the authors' convention and the rank
+// cuts this way), WithInput included; the logits are the graph's.
+func TestParamResultWithOptions(t *testing.T) {
+	b := testBackend(t)
+	const H, W, C, K, N = 7, 7, 2, 5, 3
+	a := newOpsNet(t, b, K)
+	batch := randomBatch(23, N, H, W, C, K)
+	seedOpsNet(t, a, H, W, C)
+	base := ParamOptions{WithInput: true, Form: Scaling}
+	got, err := a.ParamFIBatch(batch, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := batch.perExample()
+	for _, o := range []Options{{Convention: Authors}, {Convention: Authors, Eps: 1e-6}, {RelTol: 1e-3}, {Objective: LogProbPred}} {
+		for n := 0; n < N; n++ {
+			one := Batch{X: batch.X[n*p : (n+1)*p], Shape: append([]int{1}, batch.Shape[1:]...), Labels: batch.Labels[n : n+1]}
+			opt := base
+			opt.Options = o
+			want, err := a.ParamFI(one, opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := got[n].WithOptions(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check := func(what string, x, y Result) {
+				t.Helper()
+				if math.Abs(x.FI-y.FI) > 1e-4*math.Max(math.Abs(x.FI), math.Abs(y.FI))+1e-12 || x.Rank != y.Rank {
+					t.Errorf("%+v example %d %s: WithOptions FI %.10g rank %d, ParamFI %.10g rank %d", o, n, what, x.FI, x.Rank, y.FI, y.Rank)
+				}
+			}
+			for i := range want.PerGroup {
+				check(want.Groups[i].Name, r.PerGroup[i], want.PerGroup[i])
+			}
+			check("all", r.All, want.All)
+			check("input", *r.Input, *want.Input)
+			check("joint", *r.Joint, *want.Joint)
+		}
+	}
+	z, err := a.Logits(batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := 0; n < N; n++ {
+		for k, v := range got[n].Logits() {
+			if math.Abs(v-float64(z[n*K+k])) > 1e-5*(1+math.Abs(v)) {
+				t.Errorf("example %d: ParamResult logit %d = %g, Logits %g", n, k, v, z[n*K+k])
+			}
+		}
+	}
+	if _, err := (&ParamResult{}).WithOptions(Options{}); err == nil {
+		t.Error("WithOptions of a result without Grams: want an error")
+	}
+	noLabel := Batch{X: batch.X[:p], Shape: append([]int{1}, batch.Shape[1:]...)}
+	pr, err := a.ParamFIBatch(noLabel, ParamOptions{Options: Options{Objective: LogProbPred}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pr[0].WithOptions(Options{}); err == nil {
+		t.Error("WithOptions with the true-label objective on a result without a label: want an error")
+	}
+}
+
+// TestGramAddF32Blocked: the register-blocked Gram equals the plain loop (to float64 rounding) for
+// even and odd K and lengths that do and do not fill the blocks.
+func TestGramAddF32Blocked(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 9))
+	for _, K := range []int{1, 2, 3, 5, 10, 11, 16, 17} {
+		for _, p := range []int{1, 7, 256, 300, 1000} {
+			rows := make([]float32, K*p)
+			for i := range rows {
+				rows[i] = float32(rng.NormFloat64())
+			}
+			want := make([]float64, K*K)
+			got := make([]float64, K*K)
+			for i := range want {
+				want[i] = float64(i) // M is added to
+				got[i] = float64(i)
+			}
+			gramAddF32(want, rows, K, p)
+			gramAddF32Blocked(got, rows, K, p)
+			for i := range want {
+				if math.Abs(got[i]-want[i]) > 1e-12*(math.Abs(want[i])+float64(p)) {
+					t.Fatalf("K %d p %d entry %d: blocked %.17g, plain %.17g", K, p, i, got[i], want[i])
+				}
+			}
 		}
 	}
 }

@@ -14,6 +14,7 @@ figs=(
   identity/fi-vs-odds
   cheney/accuracy-densenet-small-mnist
   estimator/tightness-alexnet-small-mnist
+  estimator/tightness-resnet-small-mnist
   informative/bound
 )
 mkdir -p docs/img

@@ -57,7 +57,7 @@ func runFI(args []string) error {
 	convention := fs.String("convention", "exact", "exact (relative threshold) or authors (absolute ε, thin SVD)")
 	relTol := fs.Float64("reltol", 0, fmt.Sprintf("exact convention: relative eigenvalue threshold, finite and > 0 (0: default %g)", fisens.DefaultRelTol))
 	eps := fs.Float64("eps", 0, fmt.Sprintf("authors' convention: absolute ε, finite and > 0 (0: default %g)", fisens.DefaultAuthorsEps))
-	batch := fs.Int("batch", 64, "batch size for input Jacobians")
+	batch := fs.Int("batch", 64, "examples per call: one input-Jacobian graph call, or one ParamFIBatch call (chunks of 8) and one table write for --perturb params")
 	out := fs.String("out", "fi.csv", "output CSV (resumed if it exists)")
 	shardFlag := fs.String("shard", "", "i/n: compute only examples with index mod n == i, into OUT.shard-i-of-n.csv")
 	backendFlag := fs.String("backend", "", "GoMLX backend (default $GOMLX_BACKEND or go)")
@@ -186,9 +186,6 @@ func runFI(args []string) error {
 	bar := progress.New(os.Stderr, "fi", len(todo))
 	t0 := time.Now()
 	step := *batch
-	if *perturb == "params" {
-		step = 1
-	}
 	for lo := 0; lo < len(todo); lo += step {
 		idx := todo[lo:min(lo+step, len(todo))]
 		labels := make([]int, len(idx))
@@ -214,23 +211,26 @@ func runFI(args []string) error {
 				return err
 			}
 		} else {
-			pr, err := an.ParamFI(bt, fisens.ParamOptions{Options: opt, Form: pform})
+			// K backward passes per chunk of examples (ParamFIBatch), not per example.
+			prs, err := an.ParamFIBatch(bt, fisens.ParamOptions{Options: opt, Form: pform})
 			if err != nil {
-				return fmt.Errorf("example %d: %w", idx[0], err)
+				return fmt.Errorf("examples %d..%d: %w", idx[0], idx[len(idx)-1], err)
 			}
-			row := func(name, kind string, params int, r fisens.Result) []string {
-				return []string{strconv.Itoa(idx[0]), name, kind, strconv.Itoa(params), strconv.Itoa(labels[0]), strconv.Itoa(r.Pred),
-					ff(r.Prob), ff(r.FI), strconv.Itoa(r.Rank), ff(r.Bound), ff(r.JacNorm), ff(r.SoftmaxJacNorm)}
-			}
-			// The example's rows are one unit: one write; rows already present (an older,
-			// interrupted run) are skipped. "all" is last: its presence marks the example done.
-			total := 0
+			// Each example's rows are one unit; rows already present (an older, interrupted run)
+			// are skipped. "all" is last: its presence marks the example done.
 			var recs [][]string
-			for i, l := range pr.Groups {
-				total += l.Params
-				recs = append(recs, row(l.Name, l.Kind, l.Params, pr.PerGroup[i]))
+			for j, pr := range prs {
+				row := func(name, kind string, params int, r fisens.Result) []string {
+					return []string{strconv.Itoa(idx[j]), name, kind, strconv.Itoa(params), strconv.Itoa(labels[j]), strconv.Itoa(r.Pred),
+						ff(r.Prob), ff(r.FI), strconv.Itoa(r.Rank), ff(r.Bound), ff(r.JacNorm), ff(r.SoftmaxJacNorm)}
+				}
+				total := 0
+				for i, l := range pr.Groups {
+					total += l.Params
+					recs = append(recs, row(l.Name, l.Kind, l.Params, pr.PerGroup[i]))
+				}
+				recs = append(recs, row("all", "all", total, pr.All))
 			}
-			recs = append(recs, row("all", "all", total, pr.All))
 			if _, err := f.Append(recs...); err != nil {
 				return err
 			}

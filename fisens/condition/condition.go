@@ -9,8 +9,8 @@ import (
 	"sync"
 
 	"github.com/fisens/fisens/fisens"
-	"github.com/fisens/fisens/fisens/weights"
 	"github.com/fisens/fisens/internal/hostargs"
+	"github.com/fisens/fisens/models/ops"
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -19,57 +19,11 @@ import (
 
 // The condition-number estimator (SPEC C); the derivation is in the package documentation (doc.go).
 
-// ChainKind is the linear map of a chain layer.
-type ChainKind int
-
-const (
-	// ChainConv is a stride-1 2-D convolution with an odd square kernel [k, k, Cin, Cout] on
-	// channels-last inputs [H, W, Cin].
-	ChainConv ChainKind = iota
-	// ChainDense is x ↦ x·W with W [in, out]; a rank-3 input is flattened row-major first.
-	ChainDense
-)
-
-// String returns "conv" or "dense".
-func (k ChainKind) String() string {
-	if k == ChainDense {
-		return "dense"
-	}
-	return "conv"
-}
-
-// ChainPadding is the spatial padding of a chain convolution.
-type ChainPadding int
-
-const (
-	// PadSame pads (k−1)/2 on every side (TensorFlow's 'same' at stride 1 for odd k).
-	PadSame ChainPadding = iota
-	// PadValid uses no padding.
-	PadValid
-)
-
-// ChainLayer is one layer x_l = pool(relu(A_l x_{l−1} + b_l)) of a feed-forward chain. Its
-// variables are Scope+"/weights" (the kernel) and, optionally, Scope+"/biases".
-type ChainLayer struct {
-	Scope   string       // e.g. "/conv1"
-	Kind    ChainKind    // ChainConv or ChainDense
-	Padding ChainPadding // convolutions only
-	ReLU    bool         // ReLU after the affine map
-	MaxPool bool         // 2×2, stride-2 'valid' max pool after the ReLU (convolutions only; an odd trailing row/column is dropped)
-}
-
-// Chain describes a plain feed-forward classifier (AlexNet- or VGG-style: convolutions, dense
-// layers, ReLU, non-overlapping max pools; dropout is the identity in inference) as a sequence of
-// affine layers. Residual or dense connections cannot be described: the estimator does not cover
-// ResNets and DenseNets (see the package documentation).
-type Chain struct {
-	Input      []int   // one example's input shape, [H, W, C]
-	InputScale float64 // the network multiplies its input by this constant first (1/255 for raw-pixel models); 0 means 1
-	Layers     []ChainLayer
-}
-
-// Weights are the kernels and biases of a chain, one entry per layer (row-major float32 values with
-// the variables' shapes; Biases[l] is nil for a layer without bias).
+// Weights are the kernels and biases of a net's layers (its conv, dense and batch-norm nodes, in
+// node order), one entry per layer: row-major float32 values with the variables' shapes, after
+// folding (a conv or dense node with a folded batch norm holds K·diag(a) and a ⊙ b + β′; a batch
+// norm node holds its scale a [C] as the kernel and its shift β′ as the bias). Biases[l] is nil for
+// a layer without bias.
 type Weights struct {
 	Kernels [][]float32
 	Biases  [][]float32
@@ -89,17 +43,28 @@ func (w Weights) Clone() Weights {
 	return c
 }
 
-// LayerNorm holds the norms of one chain layer.
+// LayerNorm holds the norms of one layer (a conv, dense or batch-norm node).
 type LayerNorm struct {
 	Scope    string
-	Kind     ChainKind
+	Kind     Op
+	BN       string  // the batch norm folded into the layer ("" if none)
+	Stride   int     // convolutions
 	InShape  []int   // one example's input to the linear map ([H, W, Cin] or [in])
 	OutShape []int   // one example's output of the linear map (before ReLU and pool)
-	Params   int     // kernel entries
-	Op       float64 // ‖A_l‖₂, the largest singular value of the linear map
+	Params   int     // kernel entries (a batch norm: its C scales)
+	Op       float64 // ‖A_l‖₂, the largest singular value of the linear map (after folding)
 	AbsOp    float64 // ‖|A_l|‖₂, of the map with the entrywise absolute kernel (≥ Op)
 	Bias     float64 // ‖b_l‖₂ (0 without bias)
-	Iters    int     // power iterations used for Op (0: exact SVD of a dense matrix)
+	Iters    int     // power iterations used for Op (0: exact — SVD of a dense matrix, max |a| of a batch norm)
+	// Pre is, for a conv or dense layer whose input is relu(diag(a)·x + β′) of a batch-norm layer
+	// (possibly through average pools), ‖A_l·diag(a)‖₂ times the pools' Lipschitz constants: the
+	// batch norm's scale carried across the ReLU (0: no such batch norm). PreLayer is that batch
+	// norm's layer index (−1: none).
+	Pre      float64
+	PreLayer int
+	// PreBranches holds, when that batch norm's input is a concatenation, ‖A_l·diag(a)‖₂ (times
+	// the pools' constants) restricted to each concatenated part's channels, in the parts' order.
+	PreBranches []float64
 }
 
 // NormOptions control the power iteration.
@@ -126,26 +91,18 @@ func (o NormOptions) maxIter() int {
 // powerChunk is the number of power-iteration steps unrolled in one graph call.
 const powerChunk = 10
 
-// layerInfo is a resolved chain layer.
-type layerInfo struct {
-	ChainLayer
-	kdims    []int // kernel dimensions
-	k        int   // conv kernel size
-	in, out  []int // linear map input and output shape of one example
-	post     []int // shape after ReLU and pool
-	hasBias  bool
-	flattens bool // a dense layer whose input has rank 3
-}
-
 // Estimator computes operator norms, per-layer condition numbers and perturbation bounds of a
-// feed-forward classifier described by a Chain. It copies the classifier's weights when created:
+// classifier described by a Net (or a Chain). It copies the classifier's weights when created:
 // later changes to the classifier's variables are not seen. Safe for one goroutine at a time.
 type Estimator struct {
 	backend compute.Backend
 	clf     fisens.Classifier
-	chain   Chain
+	net     Net
 	scale   float64
-	layers  []layerInfo
+	nodes   []nodeInfo
+	layers  []int // node index of every layer
+	outNode []int // per layer: the node whose norm is the layer's output (for κ_l)
+	plan    *boundPlan
 	weights Weights
 	norms   []LayerNorm
 	opt     NormOptions
@@ -159,29 +116,19 @@ type Estimator struct {
 	checked float64
 }
 
-// NewEstimator resolves chain against the classifier's variables (which must have values),
-// checks that the chain reproduces the classifier's logits on a seeded random probe batch, and
-// computes every layer's operator norms: exact SVD for dense layers, power iteration with the
-// convolution and its transpose (by automatic differentiation) for convolutions.
+// NewEstimator is NewNetEstimator for a chain (chain.Net()).
 func NewEstimator(b compute.Backend, clf fisens.Classifier, chain Chain, opt NormOptions) (*Estimator, error) {
-	if b == nil {
-		return nil, errors.New("condition: NewEstimator: nil backend")
-	}
-	if clf == nil || clf.Store() == nil {
-		return nil, errors.New("condition: NewEstimator: nil classifier or classifier without a store")
-	}
-	e := &Estimator{backend: b, clf: clf, chain: chain, opt: opt, power: map[int]*graph.Exec{}}
-	e.scale = chain.InputScale
-	if e.scale == 0 {
-		e.scale = 1
-	}
-	if math.IsNaN(e.scale) || math.IsInf(e.scale, 0) || e.scale < 0 {
-		return nil, fmt.Errorf("condition: chain InputScale = %v, want a finite positive number (or 0 for 1)", chain.InputScale)
-	}
-	if err := e.resolve(); err != nil {
-		return nil, err
-	}
-	if err := e.checkAgainstClassifier(); err != nil {
+	return NewNetEstimator(b, clf, chain.Net(), opt)
+}
+
+// NewNetEstimator resolves net against the classifier's variables (which must have values), folds
+// the batch norms named by conv and dense nodes, checks that the net reproduces the classifier's
+// logits on a seeded random probe batch, and computes every layer's operator norms: exact SVD for
+// dense layers, max |a| for batch norms, power iteration with the convolution and its transpose
+// (by automatic differentiation) for convolutions.
+func NewNetEstimator(b compute.Backend, clf fisens.Classifier, net Net, opt NormOptions) (*Estimator, error) {
+	e, err := checkedEstimator(b, clf, net, opt)
+	if err != nil {
 		return nil, err
 	}
 	if err := e.computeNorms(); err != nil {
@@ -190,135 +137,88 @@ func NewEstimator(b compute.Backend, clf fisens.Classifier, chain Chain, opt Nor
 	return e, nil
 }
 
-// resolve checks the chain against the store and propagates shapes.
-func (e *Estimator) resolve() error {
-	ch := e.chain
-	if len(ch.Input) != 3 {
-		return fmt.Errorf("condition: chain Input = %v, want one example's shape [H, W, C]", ch.Input)
+// CheckNet resolves net against the classifier's variables and checks, as NewNetEstimator does,
+// that it reproduces the classifier's logits on a seeded random probe (opt.Seed), without computing
+// any operator norm. It returns the largest |Δz| / max|z| found.
+func CheckNet(b compute.Backend, clf fisens.Classifier, net Net, opt NormOptions) (float64, error) {
+	e, err := checkedEstimator(b, clf, net, opt)
+	if err != nil {
+		return 0, err
 	}
-	for _, d := range ch.Input {
-		if d <= 0 {
-			return fmt.Errorf("condition: chain Input = %v has a non-positive dimension", ch.Input)
-		}
-	}
-	if len(ch.Layers) == 0 {
-		return errors.New("condition: chain has no layers")
-	}
-	store := e.clf.Store()
-	shape := append([]int(nil), ch.Input...)
-	e.weights = Weights{Kernels: make([][]float32, len(ch.Layers)), Biases: make([][]float32, len(ch.Layers))}
-	for i, cl := range ch.Layers {
-		li := layerInfo{ChainLayer: cl}
-		kv := store.GetVariable(cl.Scope + "/weights")
-		if kv == nil {
-			return fmt.Errorf("condition: chain layer %d: no variable %s/weights in the classifier (layers: %v)", i, cl.Scope, weights.Layers(store))
-		}
-		kvals, err := weights.Values(kv)
-		if err != nil {
-			return err
-		}
-		li.kdims = append([]int(nil), kv.Shape().Dimensions...)
-		switch cl.Kind {
-		case ChainConv:
-			if len(shape) != 3 {
-				return fmt.Errorf("condition: chain layer %s: a convolution needs a [H, W, C] input, got %v", cl.Scope, shape)
-			}
-			if len(li.kdims) != 4 || li.kdims[0] != li.kdims[1] || li.kdims[0]%2 == 0 || li.kdims[2] != shape[2] {
-				return fmt.Errorf("condition: chain layer %s: kernel %v, want [k, k, %d, Cout] with odd k", cl.Scope, li.kdims, shape[2])
-			}
-			li.k = li.kdims[0]
-			li.in = shape
-			switch cl.Padding {
-			case PadSame:
-				li.out = []int{shape[0], shape[1], li.kdims[3]}
-			case PadValid:
-				if shape[0] < li.k || shape[1] < li.k {
-					return fmt.Errorf("condition: chain layer %s: input %v smaller than the %d×%d kernel", cl.Scope, shape, li.k, li.k)
-				}
-				li.out = []int{shape[0] - li.k + 1, shape[1] - li.k + 1, li.kdims[3]}
-			default:
-				return fmt.Errorf("condition: chain layer %s: unknown padding %d", cl.Scope, cl.Padding)
-			}
-			li.post = li.out
-			if cl.MaxPool {
-				if li.out[0] < 2 || li.out[1] < 2 {
-					return fmt.Errorf("condition: chain layer %s: 2×2 max pool of a %v output", cl.Scope, li.out)
-				}
-				li.post = []int{li.out[0] / 2, li.out[1] / 2, li.out[2]}
-			}
-		case ChainDense:
-			n := 1
-			for _, d := range shape {
-				n *= d
-			}
-			li.flattens = len(shape) > 1
-			if len(li.kdims) != 2 || li.kdims[0] != n {
-				return fmt.Errorf("condition: chain layer %s: kernel %v, want [%d, out] (input %v)", cl.Scope, li.kdims, n, shape)
-			}
-			if cl.MaxPool {
-				return fmt.Errorf("condition: chain layer %s: max pool after a dense layer is not supported", cl.Scope)
-			}
-			li.in = []int{n}
-			li.out = []int{li.kdims[1]}
-			li.post = li.out
-		default:
-			return fmt.Errorf("condition: chain layer %s: unknown kind %d", cl.Scope, cl.Kind)
-		}
-		e.weights.Kernels[i] = kvals
-		if bv := store.GetVariable(cl.Scope + "/biases"); bv != nil {
-			bvals, err := weights.Values(bv)
-			if err != nil {
-				return err
-			}
-			if len(bvals) != li.out[len(li.out)-1] {
-				return fmt.Errorf("condition: chain layer %s: %d biases for %d outputs", cl.Scope, len(bvals), li.out[len(li.out)-1])
-			}
-			li.hasBias = true
-			e.weights.Biases[i] = bvals
-		}
-		shape = li.post
-		e.layers = append(e.layers, li)
-	}
-	last := e.layers[len(e.layers)-1]
-	if last.Kind != ChainDense || last.ReLU || last.out[0] != e.clf.NumClasses() {
-		return fmt.Errorf("condition: the last chain layer must be a dense layer without ReLU giving the %d logits (got %s, ReLU %v, %v outputs)",
-			e.clf.NumClasses(), last.Kind, last.ReLU, last.out)
-	}
-	return nil
+	return e.checked, nil
 }
 
-// NumLayers returns the number of chain layers L.
+func checkedEstimator(b compute.Backend, clf fisens.Classifier, net Net, opt NormOptions) (*Estimator, error) {
+	if b == nil {
+		return nil, errors.New("condition: NewEstimator: nil backend")
+	}
+	if clf == nil || clf.Store() == nil {
+		return nil, errors.New("condition: NewEstimator: nil classifier or classifier without a store")
+	}
+	e := &Estimator{backend: b, clf: clf, net: net, opt: opt, power: map[int]*graph.Exec{}}
+	e.scale = net.InputScale
+	if e.scale == 0 {
+		e.scale = 1
+	}
+	if math.IsNaN(e.scale) || math.IsInf(e.scale, 0) || e.scale < 0 {
+		return nil, fmt.Errorf("condition: net InputScale = %v, want a finite positive number (or 0 for 1)", net.InputScale)
+	}
+	if err := e.resolve(); err != nil {
+		return nil, err
+	}
+	e.plan = e.makePlan()
+	if err := e.checkAgainstClassifier(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// NumLayers returns the number of layers L (conv, dense and batch-norm nodes).
 func (e *Estimator) NumLayers() int { return len(e.layers) }
 
 // Norms returns the layers' norms (shared; do not modify).
 func (e *Estimator) Norms() []LayerNorm { return e.norms }
 
-// Weights returns a copy of the chain's weights as read from the classifier.
+// Weights returns a copy of the net's (folded) weights as read from the classifier.
 func (e *Estimator) Weights() Weights { return e.weights.Clone() }
 
-// CheckedDiff returns the largest |Δz| / max|z| found when checking the chain against the
+// CheckedDiff returns the largest |Δz| / max|z| found when checking the net against the
 // classifier on the random probe batch.
 func (e *Estimator) CheckedDiff() float64 { return e.checked }
+
+// Net returns the net the estimator describes.
+func (e *Estimator) Net() Net { return e.net }
+
+// Lipschitz returns the ℓ2 Lipschitz constant the bound uses for every node: ‖A_l‖₂ for a
+// layer, 1 for ReLU and non-overlapping max pools, √c for overlapping max pools, the operator
+// norm of average pools, 1/√(HW) for a global average pool, 1 for add and concat (per input).
+func (e *Estimator) Lipschitz() []float64 {
+	out := make([]float64, len(e.nodes))
+	for i, ni := range e.nodes {
+		out[i] = ni.lip
+		if ni.layer >= 0 {
+			out[i] = e.norms[ni.layer].Op
+		}
+	}
+	return out
+}
 
 // ---- graphs ---------------------------------------------------------------------------------
 
 // weightArgs returns the weights as tensors, in the order the graphs take them.
 func (e *Estimator) weightArgs(w Weights) ([]any, error) {
 	if len(w.Kernels) != len(e.layers) || len(w.Biases) != len(e.layers) {
-		return nil, fmt.Errorf("condition: weights for %d kernels and %d biases, the chain has %d layers", len(w.Kernels), len(w.Biases), len(e.layers))
+		return nil, fmt.Errorf("condition: weights for %d kernels and %d biases, the net has %d layers", len(w.Kernels), len(w.Biases), len(e.layers))
 	}
 	var args []any
-	for i, li := range e.layers {
-		n := 1
-		for _, d := range li.kdims {
-			n *= d
-		}
-		if len(w.Kernels[i]) != n {
+	for i, j := range e.layers {
+		li := e.nodes[j]
+		if n := numel(li.kdims); len(w.Kernels[i]) != n {
 			return nil, fmt.Errorf("condition: layer %s: kernel has %d values, want %d %v", li.Scope, len(w.Kernels[i]), n, li.kdims)
 		}
 		args = append(args, tensors.FromFlatDataAndDimensions(w.Kernels[i], li.kdims...))
 		if li.hasBias {
-			units := li.out[len(li.out)-1]
+			units := li.shape[len(li.shape)-1]
 			if len(w.Biases[i]) != units {
 				return nil, fmt.Errorf("condition: layer %s: bias has %d values, want %d", li.Scope, len(w.Biases[i]), units)
 			}
@@ -330,28 +230,17 @@ func (e *Estimator) weightArgs(w Weights) ([]any, error) {
 	return args, nil
 }
 
-// numWeightArgs is the number of weight tensors the graphs take.
-func (e *Estimator) numWeightArgs() int {
-	n := 0
-	for _, li := range e.layers {
-		n++
-		if li.hasBias {
-			n++
-		}
-	}
-	return n
-}
-
 // linear applies layer li's linear map (without bias) to h [B, in...].
-func linear(li layerInfo, h, w *graph.Node) *graph.Node {
-	if li.Kind == ChainConv {
-		c := graph.Convolve(h, w)
-		if li.Padding == PadSame {
-			c = c.PadSame()
-		} else {
-			c = c.NoPadding()
+func linear(li nodeInfo, h, w *graph.Node) *graph.Node {
+	switch li.Op {
+	case OpConv:
+		p := ops.Same
+		if li.Padding == PadValid {
+			p = ops.Valid
 		}
-		return c.Done()
+		return ops.Convolve2D(h, w, max(li.stride, 1), p)
+	case OpBatchNorm:
+		return graph.Mul(h, graph.ExpandLeftToRank(w, h.Rank()))
 	}
 	if h.Rank() > 2 {
 		h = graph.Reshape(h, h.Shape().Dimensions[0], -1)
@@ -359,27 +248,18 @@ func linear(li layerInfo, h, w *graph.Node) *graph.Node {
 	return graph.MatMul(h, w)
 }
 
-// maxPool2 is a 2×2, stride-2 'valid' max pool of h [B, H, W, C] from ops whose gradients work on
-// every backend (crop by a constant selection matrix, Reshape, ReduceMax).
-func maxPool2(h *graph.Node) *graph.Node {
-	d := h.Shape().Dimensions
-	if d[1]%2 == 1 {
-		h = graph.Einsum("bhwc,hk->bkwc", h, cropMatrix(h, d[1]))
+// pool applies a max or average pool node to h [B, H, W, C].
+func pool(li nodeInfo, h *graph.Node) *graph.Node {
+	if li.window == 2 && li.stride == 2 {
+		if li.Op == OpMaxPool {
+			return ops.MaxPool2(h)
+		}
+		return ops.AvgPool2(h)
 	}
-	if d[2]%2 == 1 {
-		h = graph.Einsum("bhwc,wk->bhkc", h, cropMatrix(h, d[2]))
+	if li.Op == OpMaxPool {
+		return graph.MaxPool(h).Window(li.window).Strides(li.stride).NoPadding().Done()
 	}
-	d = h.Shape().Dimensions
-	return graph.ReduceMax(graph.Reshape(h, d[0], d[1]/2, 2, d[2]/2, 2, d[3]), 2, 4)
-}
-
-// cropMatrix is the constant [n, n−1] matrix keeping the first n−1 of n entries.
-func cropMatrix(h *graph.Node, n int) *graph.Node {
-	s := make([]float32, n*(n-1))
-	for i := 0; i < n-1; i++ {
-		s[i*(n-1)+i] = 1
-	}
-	return graph.ConvertDType(graph.Reshape(graph.Const(h.Graph(), s), n, n-1), h.DType())
+	return graph.MeanPool(h).Window(li.window).Strides(li.stride).NoPadding().Done()
 }
 
 // exampleNorm returns ‖h_b‖₂ per example: [B].
@@ -399,34 +279,59 @@ func roundTo(h, sigma *graph.Node) *graph.Node {
 	return graph.Sub(c, graph.Sub(c, h))
 }
 
-// forward builds the chain: x [B, H, W, C] → logits [B, K] and per-example norms [B, L+1] of
-// x_0 (the scaled input), x_1 … x_{L−1} and z. With sigma non-nil the inputs of every linear map
-// (x_0 … x_{L−1}) are rounded (see roundTo).
-func (e *Estimator) forward(x *graph.Node, w []*graph.Node, sigma *graph.Node) (*graph.Node, *graph.Node) {
-	h := graph.MulScalar(x, e.scale)
-	var norms []*graph.Node
-	wi := 0
-	for _, li := range e.layers {
-		if sigma != nil {
-			h = roundTo(h, sigma)
+// forward builds the net: x [B, H, W, C] → logits [B, K], per-example norms [B, L+1] of every
+// layer's input x_l (l = 0 … L−1) and of z, and [B, L] of every layer's output (see outNode). With
+// sigma non-nil the input of every layer is rounded (see roundTo).
+func (e *Estimator) forward(x *graph.Node, w []*graph.Node, sigma *graph.Node) (z, norms, outNorms, x0Norm *graph.Node) {
+	x0 := graph.MulScalar(x, e.scale)
+	vals := make([]*graph.Node, len(e.nodes))
+	get := func(j int) *graph.Node {
+		if j < 0 {
+			return x0
 		}
-		norms = append(norms, exampleNorm(h))
-		h = linear(li, h, w[wi])
-		wi++
-		if li.hasBias {
-			b := w[wi]
-			wi++
-			h = graph.Add(h, graph.ExpandLeftToRank(b, h.Rank()))
-		}
-		if li.ReLU {
-			h = graph.MaxScalar(h, 0.0)
-		}
-		if li.MaxPool {
-			h = maxPool2(h)
-		}
+		return vals[j]
 	}
-	norms = append(norms, exampleNorm(h))
-	return h, graph.Stack(norms, 1)
+	inNorms := make([]*graph.Node, len(e.layers))
+	wi := 0
+	for i, ni := range e.nodes {
+		h := get(ni.in[0])
+		switch ni.Op {
+		case OpConv, OpDense, OpBatchNorm:
+			if sigma != nil {
+				h = roundTo(h, sigma)
+			}
+			inNorms[ni.layer] = exampleNorm(h)
+			h = linear(ni, h, w[wi])
+			wi++
+			if ni.hasBias {
+				h = graph.Add(h, graph.ExpandLeftToRank(w[wi], h.Rank()))
+				wi++
+			}
+		case OpReLU:
+			h = graph.MaxScalar(h, 0.0)
+		case OpMaxPool, OpAvgPool:
+			h = pool(ni, h)
+		case OpGlobalAvgPool:
+			h = ops.GlobalAvgPool(h)
+		case OpAdd:
+			for _, j := range ni.in[1:] {
+				h = graph.Add(h, get(j))
+			}
+		case OpConcat:
+			parts := make([]*graph.Node, len(ni.in))
+			for k, j := range ni.in {
+				parts[k] = get(j)
+			}
+			h = graph.Concatenate(parts, -1)
+		}
+		vals[i] = h
+	}
+	z = vals[len(vals)-1]
+	outs := make([]*graph.Node, len(e.layers))
+	for l, j := range e.outNode {
+		outs[l] = exampleNorm(vals[j])
+	}
+	return z, graph.Stack(append(inNorms, exampleNorm(z)), 1), graph.Stack(outs, 1), exampleNorm(x0)
 }
 
 func (e *Estimator) fwdExec(round bool) (*graph.Exec, error) {
@@ -440,14 +345,14 @@ func (e *Estimator) fwdExec(round bool) (*graph.Exec, error) {
 	}
 	ex, err := graph.NewExec(e.backend, func(in []*graph.Node) []*graph.Node {
 		if round {
-			z, n := e.forward(in[0], in[2:], in[1])
-			return []*graph.Node{z, n}
+			z, n, o, n0 := e.forward(in[0], in[2:], in[1])
+			return []*graph.Node{z, n, o, n0}
 		}
-		z, n := e.forward(in[0], in[1:], nil)
-		return []*graph.Node{z, n}
+		z, n, o, n0 := e.forward(in[0], in[1:], nil)
+		return []*graph.Node{z, n, o, n0}
 	})
 	if err != nil {
-		return nil, fmt.Errorf("condition: building the chain forward graph: %w", err)
+		return nil, fmt.Errorf("condition: building the net's forward graph: %w", err)
 	}
 	if round {
 		e.fwdRnd = ex
@@ -481,13 +386,18 @@ func callGraph(ex *graph.Exec, args ...any) (out [][]float32, err error) {
 
 // ---- forward passes ---------------------------------------------------------------------------
 
-// Forward is the chain's output for a batch.
+// Forward is the net's output for a batch.
 type Forward struct {
 	N, K   int
 	Logits []float32 // [N, K]
-	// Norms holds, per example, ‖x_0‖ … ‖x_{L−1}‖ and ‖z‖ ([N, L+1]); x_0 is the scaled input, x_l
-	// the output of layer l after ReLU and pool, z the logits.
+	// Norms holds, per example, ‖x_0‖ … ‖x_{L−1}‖ and ‖z‖ ([N, L+1]); x_l is the input of layer l
+	// (x_0 of a chain: the scaled image), z the logits.
 	Norms []float64
+	// OutNorms holds, per example, the norm of every layer's output ([N, L]): after the ReLU and
+	// max pool that follow the layer alone (for a chain: x_{l+1}, or z).
+	OutNorms []float64
+	// InputNorms holds ‖x_0‖ = ‖s·x‖ per example ([N]; for a chain, Norms' first column).
+	InputNorms []float64
 }
 
 // Norm returns ‖x_l‖ of example n (l = L: the logits).
@@ -496,10 +406,18 @@ func (f *Forward) Norm(n, l int) float64 {
 	return f.Norms[n*L1+l]
 }
 
-// Run evaluates the chain on a batch with weights w (use Weights() for the classifier's own, or a
-// perturbed copy). bits > 0 rounds the input of every linear map (the scaled input and every hidden
-// activation, not the logits) to a significand of bits bits (unit round-off 2^−bits); bits ≤ 0 or
-// ≥ 24 computes in plain float32.
+// Row returns example n's norms: of the net's input x_0, of the layers' inputs and z, and of
+// the layers' outputs (the arguments of ConditionFromNorms).
+func (f *Forward) Row(n int) (x0 float64, in, out []float64) {
+	L1 := len(f.Norms) / f.N
+	L := len(f.OutNorms) / f.N
+	return f.InputNorms[n], f.Norms[n*L1 : (n+1)*L1], f.OutNorms[n*L : (n+1)*L]
+}
+
+// Run evaluates the net on a batch with weights w (use Weights() for the classifier's own, or a
+// perturbed copy). bits > 0 rounds the input of every layer (the scaled input and every hidden
+// activation that enters a conv, dense or batch-norm layer, not the logits) to a significand of
+// bits bits (unit round-off 2^−bits); bits ≤ 0 or ≥ 24 computes in plain float32.
 func (e *Estimator) Run(b fisens.Batch, w Weights, bits int) (*Forward, error) {
 	K := e.clf.NumClasses()
 	if err := b.Validate(K); err != nil {
@@ -525,60 +443,83 @@ func (e *Estimator) Run(b fisens.Batch, w Weights, bits int) (*Forward, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &Forward{N: b.N(), K: K, Logits: out[0], Norms: make([]float64, len(out[1]))}
+	f := &Forward{N: b.N(), K: K, Logits: out[0], Norms: make([]float64, len(out[1])), OutNorms: make([]float64, len(out[2])), InputNorms: make([]float64, len(out[3]))}
 	for i, v := range out[1] {
 		f.Norms[i] = float64(v)
+	}
+	for i, v := range out[2] {
+		f.OutNorms[i] = float64(v)
+	}
+	for i, v := range out[3] {
+		f.InputNorms[i] = float64(v)
 	}
 	return f, nil
 }
 
 func (e *Estimator) checkBatchShape(b fisens.Batch) error {
-	if len(b.Shape) != 4 || b.Shape[1] != e.chain.Input[0] || b.Shape[2] != e.chain.Input[1] || b.Shape[3] != e.chain.Input[2] {
-		return fmt.Errorf("condition: batch shape %v, the chain takes [N, %d, %d, %d]", b.Shape, e.chain.Input[0], e.chain.Input[1], e.chain.Input[2])
+	in := e.net.Input
+	if len(b.Shape) != 4 || b.Shape[1] != in[0] || b.Shape[2] != in[1] || b.Shape[3] != in[2] {
+		return fmt.Errorf("condition: batch shape %v, the net takes [N, %d, %d, %d]", b.Shape, in[0], in[1], in[2])
 	}
 	return nil
 }
 
-// checkAgainstClassifier compares the chain's logits with the classifier's on a random probe.
+// checkAgainstClassifier compares the net's logits with the classifier's on a random probe.
 func (e *Estimator) checkAgainstClassifier() error {
 	const n = 4
 	rng := rand.New(rand.NewPCG(e.opt.Seed, 0x5eed))
-	in := e.chain.Input
+	in := e.net.Input
+	hi := e.net.ProbeMax
+	if hi <= 0 {
+		hi = 1 / e.scale
+	}
 	x := make([]float32, n*in[0]*in[1]*in[2])
 	for i := range x {
-		x[i] = float32(rng.Float64() / e.scale) // inputs in [0, 1/scale), e.g. pixel values 0..255
+		x[i] = float32(rng.Float64() * hi) // inputs in [0, ProbeMax), e.g. pixel values 0..255
 	}
 	b := fisens.Batch{X: x, Shape: []int{n, in[0], in[1], in[2]}}
-	an, err := fisens.NewAnalyzer(e.backend, e.clf)
+	d, err := e.Check(b)
 	if err != nil {
 		return err
 	}
+	e.checked = d
+	return nil
+}
+
+// Check compares the net's logits with the classifier's on a batch and returns the largest
+// |Δz| / max|z|; it fails if they differ by more than 1e-3 relative (plus 1e-5), i.e. if the Net
+// does not describe the classifier.
+func (e *Estimator) Check(b fisens.Batch) (float64, error) {
+	an, err := fisens.NewAnalyzer(e.backend, e.clf)
+	if err != nil {
+		return 0, err
+	}
 	want, err := an.Logits(b)
 	if err != nil {
-		return fmt.Errorf("condition: checking the chain: classifier logits: %w", err)
+		return 0, fmt.Errorf("condition: checking the net: classifier logits: %w", err)
 	}
 	got, err := e.Run(b, e.weights, 0)
 	if err != nil {
-		return fmt.Errorf("condition: checking the chain: %w", err)
+		return 0, fmt.Errorf("condition: checking the net: %w", err)
 	}
 	var maxAbs, maxDiff float64
 	for i := range want {
 		maxAbs = math.Max(maxAbs, math.Abs(float64(want[i])))
 		maxDiff = math.Max(maxDiff, math.Abs(float64(want[i]-got.Logits[i])))
 	}
-	e.checked = maxDiff / math.Max(maxAbs, 1e-30)
 	if math.IsNaN(maxDiff) || maxDiff > 1e-3*maxAbs+1e-5 {
-		return fmt.Errorf("condition: the chain does not describe the classifier: its logits differ by up to %.3g (largest |z| %.3g) on a random probe; check the layers, paddings, ReLUs, pools and InputScale",
+		return 0, fmt.Errorf("condition: the net does not describe the classifier: its logits differ by up to %.3g (largest |z| %.3g) on a random probe; check the nodes, paddings, strides, ReLUs, pools, batch norms and InputScale",
 			maxDiff, maxAbs)
 	}
-	return nil
+	return maxDiff / math.Max(maxAbs, 1e-30), nil
 }
 
 // ---- operator norms ---------------------------------------------------------------------------
 
 func (e *Estimator) computeNorms() error {
 	e.norms = make([]LayerNorm, len(e.layers))
-	for i, li := range e.layers {
+	for i, j := range e.layers {
+		li := e.nodes[j]
 		k := e.weights.Kernels[i]
 		abs := make([]float32, len(k))
 		for j, v := range k {
@@ -592,35 +533,55 @@ func (e *Estimator) computeNorms() error {
 		if err != nil {
 			return err
 		}
-		var bn float64
-		for _, v := range e.weights.Biases[i] {
-			bn += float64(v) * float64(v)
+		e.norms[i] = LayerNorm{Scope: li.Scope, Kind: li.Op, BN: li.BN, Stride: li.stride, InShape: li.inShape, OutShape: li.shape, Params: len(k),
+			Op: op, AbsOp: math.Max(absOp, op), Bias: Norm(e.weights.Biases[i]), Iters: it, PreLayer: -1}
+		if li.pre >= 0 {
+			pre, _, err := e.opNorm(i, e.preScaledKernel(j, k, 0, 0))
+			if err != nil {
+				return err
+			}
+			e.norms[i].Pre, e.norms[i].PreLayer = pre*li.preLip, e.nodes[li.pre].layer
+			for _, br := range li.preBranches {
+				nb, _, err := e.opNorm(i, e.preScaledKernel(j, k, br.off, br.off+br.cnt))
+				if err != nil {
+					return err
+				}
+				e.norms[i].PreBranches = append(e.norms[i].PreBranches, nb*li.preLip)
+			}
 		}
-		e.norms[i] = LayerNorm{Scope: li.Scope, Kind: li.Kind, InShape: li.in, OutShape: li.out, Params: len(k),
-			Op: op, AbsOp: math.Max(absOp, op), Bias: math.Sqrt(bn), Iters: it}
 	}
 	return nil
 }
 
 // OpNorm returns the operator norm ‖A‖₂ of layer l's linear map with the given kernel values (e.g.
-// a kernel perturbation ΔK, to measure ‖ΔA_l‖₂): exact SVD for dense layers, power iteration for
-// convolutions.
+// a kernel perturbation ΔK, to measure ‖ΔA_l‖₂): exact SVD for dense layers, max |a| for a batch
+// norm, power iteration for convolutions.
 func (e *Estimator) OpNorm(l int, kernel []float32) (float64, error) {
 	if l < 0 || l >= len(e.layers) {
 		return 0, fmt.Errorf("condition: OpNorm: layer %d out of range [0, %d)", l, len(e.layers))
 	}
 	if len(kernel) != len(e.weights.Kernels[l]) {
-		return 0, fmt.Errorf("condition: OpNorm: layer %s: kernel has %d values, want %d", e.layers[l].Scope, len(kernel), len(e.weights.Kernels[l]))
+		return 0, fmt.Errorf("condition: OpNorm: layer %s: kernel has %d values, want %d", e.nodes[e.layers[l]].Scope, len(kernel), len(e.weights.Kernels[l]))
 	}
 	op, _, err := e.opNorm(l, kernel)
 	return op, err
 }
 
 func (e *Estimator) opNorm(l int, kernel []float32) (float64, int, error) {
-	li := e.layers[l]
-	if li.Kind == ChainDense {
+	li := e.nodes[e.layers[l]]
+	switch li.Op {
+	case OpDense:
 		s, err := DenseOpNorm(kernel, li.kdims[0], li.kdims[1])
 		return s, 0, err
+	case OpBatchNorm:
+		m := 0.0
+		for _, v := range kernel {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return 0, 0, fmt.Errorf("condition: layer %s: scale %v", li.Scope, v)
+			}
+			m = math.Max(m, math.Abs(float64(v)))
+		}
+		return m, 0, nil
 	}
 	e.mu.Lock()
 	ex, ok := e.power[l]
@@ -669,16 +630,22 @@ func DenseOpNorm(w []float32, rows, cols int) (float64, error) {
 // ConvOpNorm returns, by power iteration, the operator norm of the stride-1 convolution with kernel
 // [k, k, Cin, Cout] (row-major values) on inputs of shape in = [H, W, Cin] with the given padding.
 func ConvOpNorm(b compute.Backend, kernel []float32, kdims []int, in []int, padding ChainPadding, opt NormOptions) (float64, int, error) {
+	return StridedConvOpNorm(b, kernel, kdims, in, 1, padding, opt)
+}
+
+// StridedConvOpNorm is ConvOpNorm for a convolution of stride 1 or 2 as models/ops computes it
+// (ops.Convolve2D: TensorFlow's output size and phase).
+func StridedConvOpNorm(b compute.Backend, kernel []float32, kdims []int, in []int, stride int, padding ChainPadding, opt NormOptions) (float64, int, error) {
 	if b == nil {
 		return 0, 0, errors.New("condition: ConvOpNorm: nil backend")
 	}
-	if len(kdims) != 4 || kdims[0] != kdims[1] || kdims[0]%2 == 0 || len(in) != 3 || in[2] != kdims[2] {
-		return 0, 0, fmt.Errorf("condition: ConvOpNorm: kernel %v and input %v: want [k, k, Cin, Cout] with odd k and [H, W, Cin]", kdims, in)
+	if len(kdims) != 4 || kdims[0] != kdims[1] || kdims[0]%2 == 0 || len(in) != 3 || in[2] != kdims[2] || stride < 1 || stride > 2 {
+		return 0, 0, fmt.Errorf("condition: ConvOpNorm: kernel %v, input %v, stride %d: want [k, k, Cin, Cout] with odd k, [H, W, Cin] and stride 1 or 2", kdims, in, stride)
 	}
-	if len(kernel) != kdims[0]*kdims[1]*kdims[2]*kdims[3] {
+	if len(kernel) != numel(kdims) {
 		return 0, 0, fmt.Errorf("condition: ConvOpNorm: kernel has %d values, shape %v", len(kernel), kdims)
 	}
-	li := layerInfo{ChainLayer: ChainLayer{Kind: ChainConv, Padding: padding}, kdims: kdims, k: kdims[0], in: in}
+	li := nodeInfo{NetNode: NetNode{Op: OpConv, Padding: padding}, kdims: kdims, stride: stride, inShape: in}
 	ex, err := powerExec(b, li)
 	if err != nil {
 		return 0, 0, err
@@ -694,7 +661,7 @@ func DenseOpNormPower(b compute.Backend, w []float32, rows, cols int, opt NormOp
 	if rows <= 0 || cols <= 0 || len(w) != rows*cols {
 		return 0, 0, fmt.Errorf("condition: DenseOpNormPower: %d values for a %d × %d matrix", len(w), rows, cols)
 	}
-	li := layerInfo{ChainLayer: ChainLayer{Kind: ChainDense}, kdims: []int{rows, cols}, in: []int{rows}}
+	li := nodeInfo{NetNode: NetNode{Op: OpDense}, kdims: []int{rows, cols}, inShape: []int{rows}}
 	ex, err := powerExec(b, li)
 	if err != nil {
 		return 0, 0, err
@@ -702,23 +669,44 @@ func DenseOpNormPower(b compute.Backend, w []float32, rows, cols int, opt NormOp
 	return powerIterate(ex, w, li, opt)
 }
 
+// PoolOpNormPower returns, by power iteration on backend b, the operator norm of a window × window
+// average pool with the given stride ('valid') on [h, w, c] inputs, computed by the same graph ops
+// as the estimator's forward pass (for tests of AvgPoolOpNorm).
+func PoolOpNormPower(b compute.Backend, h, w, c, window, stride int, opt NormOptions) (float64, int, error) {
+	if b == nil {
+		return 0, 0, errors.New("condition: PoolOpNormPower: nil backend")
+	}
+	li := nodeInfo{NetNode: NetNode{Op: OpAvgPool}, window: window, stride: stride, inShape: []int{h, w, c}, kdims: []int{1}}
+	ex, err := powerExec(b, li)
+	if err != nil {
+		return 0, 0, err
+	}
+	return powerIterate(ex, []float32{1}, li, opt)
+}
+
 // powerExec builds powerChunk steps of the power iteration v ← AᵀAv/‖AᵀAv‖ for the linear map of
 // li, with Aᵀ obtained by automatic differentiation (AᵀA v = ∇_v ½‖Av‖²). Inputs: v [1, in...] and
 // the kernel; outputs: the new unit v and ‖Av‖ for it (a lower bound of ‖A‖ that increases to it).
-func powerExec(b compute.Backend, li layerInfo) (*graph.Exec, error) {
+func powerExec(b compute.Backend, li nodeInfo) (*graph.Exec, error) {
+	apply := func(v, w *graph.Node) *graph.Node {
+		if li.Op == OpAvgPool {
+			return graph.Mul(pool(li, v), graph.ReduceAllSum(w)) // w = [1]: the pool itself
+		}
+		return linear(li, v, w)
+	}
 	return graph.NewExec(b, func(v, w *graph.Node) (*graph.Node, *graph.Node) {
 		for range powerChunk {
-			u := linear(li, v, w)
+			u := apply(v, w)
 			g := graph.Gradient(graph.MulScalar(graph.ReduceAllSum(graph.Mul(u, u)), 0.5), v)[0]
 			n := graph.Sqrt(graph.ReduceAllSum(graph.Mul(g, g)))
 			v = graph.Div(g, graph.MaxScalar(n, 1e-30))
 		}
-		u := linear(li, v, w)
+		u := apply(v, w)
 		return v, graph.Sqrt(graph.ReduceAllSum(graph.Mul(u, u)))
 	})
 }
 
-func powerIterate(ex *graph.Exec, kernel []float32, li layerInfo, opt NormOptions) (sigma float64, iters int, err error) {
+func powerIterate(ex *graph.Exec, kernel []float32, li nodeInfo, opt NormOptions) (sigma float64, iters int, err error) {
 	allZero := true
 	for _, v := range kernel {
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
@@ -729,10 +717,7 @@ func powerIterate(ex *graph.Exec, kernel []float32, li layerInfo, opt NormOption
 	if allZero {
 		return 0, 0, nil
 	}
-	n := 1
-	for _, d := range li.in {
-		n *= d
-	}
+	n := numel(li.inShape)
 	rng := rand.New(rand.NewPCG(opt.Seed, 0x9077e1))
 	v := make([]float32, n)
 	var s float64
@@ -744,7 +729,7 @@ func powerIterate(ex *graph.Exec, kernel []float32, li layerInfo, opt NormOption
 	for i := range v {
 		v[i] /= float32(math.Sqrt(s))
 	}
-	vdims := append([]int{1}, li.in...)
+	vdims := append([]int{1}, li.inShape...)
 	kt := tensors.FromFlatDataAndDimensions(kernel, li.kdims...)
 	prev := 0.0
 	for iters < opt.maxIter() {
@@ -768,25 +753,83 @@ func powerIterate(ex *graph.Exec, kernel []float32, li layerInfo, opt NormOption
 
 // ---- condition numbers and bounds ---------------------------------------------------------------
 
+// boundPlan is the net as the bound's recursion sees it: per node its kind, inputs, layer and
+// Lipschitz constant.
+type boundPlan struct {
+	steps []planStep
+}
+
+type planStep struct {
+	kind  int // stepLayer, stepLip, stepAdd, stepConcat
+	in    []int
+	layer int
+	lip   float64
+	// pre, preLip: the batch-norm node before the ReLU before this layer (−1: none) and the
+	// Lipschitz constant of the pools between that ReLU and the layer.
+	pre    int
+	preLip float64
+	// branches: the nodes of the concatenated parts that batch norm normalises (nil: no concatenation).
+	branches []int
+}
+
+const (
+	stepLayer = iota
+	stepLip
+	stepAdd
+	stepConcat
+)
+
+func (e *Estimator) makePlan() *boundPlan {
+	p := &boundPlan{steps: make([]planStep, len(e.nodes))}
+	for i, ni := range e.nodes {
+		s := planStep{in: ni.in, layer: ni.layer, lip: ni.lip, pre: -1, preLip: 1}
+		if ni.layer >= 0 && ni.pre >= 0 {
+			s.pre, s.preLip = ni.pre, ni.preLip
+			for _, br := range ni.preBranches {
+				s.branches = append(s.branches, br.node)
+			}
+		}
+		switch {
+		case ni.layer >= 0:
+			s.kind = stepLayer
+		case ni.Op == OpAdd:
+			s.kind = stepAdd
+		case ni.Op == OpConcat:
+			s.kind = stepConcat
+		default:
+			s.kind = stepLip
+		}
+		p.steps[i] = s
+	}
+	return p
+}
+
 // Condition holds one example's per-layer quantities and relative condition numbers. Layers are
-// indexed from 0: layer i maps x_i to x_{i+1} = pool(relu(A_i x_i + b_i)), x_0 is the (scaled)
-// input and x_L = z the logits.
+// the net's conv, dense and batch-norm nodes in node order (for a chain: layer i maps x_i to
+// x_{i+1} = pool(relu(A_i x_i + b_i)), x_0 is the scaled input and x_L = z the logits).
 type Condition struct {
+	X0    float64   // ‖x_0‖ = ‖s·x‖, the net's (scaled) input
 	Op    []float64 // ‖A_i‖₂
 	AbsOp []float64 // ‖|A_i|‖₂
 	BiasN []float64 // ‖b_i‖₂
-	Norms []float64 // ‖x_0‖ … ‖x_{L−1}‖, ‖z‖ (L+1 values)
-	// Layer[i] = κ_i = ‖A_i‖‖x_i‖/‖x_{i+1}‖: the relative condition number of layer i (it bounds the
+	Pre   []float64 // LayerNorm.Pre: ‖A_i·diag(a)‖₂ for a layer after ReLU ← batch norm (0: none)
+	// PreBranches: LayerNorm.PreBranches, per concatenated part (nil: none)
+	PreBranches [][]float64
+	Norms       []float64 // ‖x_0‖ … ‖x_{L−1}‖ (the layers' inputs), ‖z‖ (L+1 values)
+	Out         []float64 // ‖y_i‖, the layers' outputs after the ReLU and max pool that follow them alone (chain: ‖x_{i+1}‖)
+	// Layer[i] = κ_i = ‖A_i‖‖x_i‖/‖y_i‖: the relative condition number of layer i (it bounds the
 	// relative change of the layer's output per relative change of its input, or of A_i).
 	Layer []float64
-	// Input = κ_in = Π_i κ_i = Π_i ‖A_i‖ · ‖x_0‖/‖z‖: relative logit change per relative input change.
+	// Input = κ_in: the bound's relative logit change per relative input change (the exact
+	// recursion with only an input perturbation is linear in its size). Chain: Π_i κ_i = Π_i ‖A_i‖ · ‖x_0‖/‖z‖.
 	Input float64
-	// Weight[i] = κ_W,i = Π_{m≥i} κ_m = Π_{m≥i}‖A_m‖ · ‖x_i‖/‖z‖: relative logit change per relative
-	// (operator-norm) change of A_i, and also per relative change of the layer input x_i
-	// (Weight[0] = Input).
+	// Weight[i] = κ_W,i: relative logit change per relative (operator-norm) change of A_i, and also
+	// per relative rounding of the layer input x_i. Chain: Π_{m≥i} κ_m = Π_{m≥i}‖A_m‖ · ‖x_i‖/‖z‖.
 	Weight []float64
-	// Tail[i] = Π_{m>i}‖A_m‖ / ‖z‖: relative logit change per unit of ‖Δb_i‖ (absolute).
+	// Tail[i]: relative logit change per unit of ‖Δb_i‖ (absolute). Chain: Π_{m>i}‖A_m‖ / ‖z‖.
 	Tail []float64
+
+	plan *boundPlan
 }
 
 // BiasCond returns κ_b,i = ‖b_i‖·Tail[i], the relative logit change per relative change of b_i.
@@ -798,75 +841,138 @@ func (e *Estimator) Conditions(b fisens.Batch) ([]Condition, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Condition, f.N)
-	for n := range out {
-		norms := make([]float64, len(e.layers)+1)
-		for l := range norms {
-			norms[l] = f.Norm(n, l)
-		}
-		out[n] = e.ConditionFromNorms(norms)
-	}
-	return out, nil
+	return e.ConditionsOf(f), nil
 }
 
-// ConditionFromNorms builds a Condition from the activation norms ‖x_0‖ … ‖x_{L−1}‖, ‖z‖.
-func (e *Estimator) ConditionFromNorms(norms []float64) Condition {
+// ConditionsOf returns the Condition of every example of a forward pass with the classifier's
+// weights.
+func (e *Estimator) ConditionsOf(f *Forward) []Condition {
+	out := make([]Condition, f.N)
+	for n := range out {
+		out[n] = e.ConditionFromNorms(f.Row(n))
+	}
+	return out
+}
+
+// ConditionFromNorms builds a Condition from the norm of the net's input x_0 and the norms of the
+// layers' inputs ‖x_0‖ … ‖x_{L−1}‖, ‖z‖ and outputs (Forward.Row of one example).
+func (e *Estimator) ConditionFromNorms(x0 float64, norms, out []float64) Condition {
 	L := len(e.layers)
-	c := Condition{Op: make([]float64, L), AbsOp: make([]float64, L), BiasN: make([]float64, L),
-		Norms: append([]float64(nil), norms...), Layer: make([]float64, L), Weight: make([]float64, L),
-		Tail: make([]float64, L)}
+	c := Condition{X0: x0, Op: make([]float64, L), AbsOp: make([]float64, L), BiasN: make([]float64, L), Pre: make([]float64, L),
+		Norms: append([]float64(nil), norms...), Out: append([]float64(nil), out...), Layer: make([]float64, L),
+		Weight: make([]float64, L), Tail: make([]float64, L), plan: e.plan}
 	for i, ln := range e.norms {
-		c.Op[i], c.AbsOp[i], c.BiasN[i] = ln.Op, ln.AbsOp, ln.Bias
+		c.Op[i], c.AbsOp[i], c.BiasN[i], c.Pre[i] = ln.Op, ln.AbsOp, ln.Bias, ln.Pre
+		if ln.PreBranches != nil {
+			if c.PreBranches == nil {
+				c.PreBranches = make([][]float64, L)
+			}
+			c.PreBranches[i] = ln.PreBranches
+		}
+		c.Layer[i] = ln.Op * norms[i] / out[i]
 	}
+	c.Input = c.Bound(PerturbSizes{Input: 1})
+	unit := make([]float64, L)
 	for i := 0; i < L; i++ {
-		c.Layer[i] = c.Op[i] * norms[i] / norms[i+1]
+		unit[i] = 1
+		c.Weight[i] = c.Bound(PerturbSizes{Weight: unit})
+		c.Tail[i] = c.Bound(PerturbSizes{Bias: unit})
+		unit[i] = 0
 	}
-	tail := 1 / norms[L] // Π_{m>i} ‖A_m‖ / ‖z‖
-	for i := L - 1; i >= 0; i-- {
-		c.Tail[i] = tail
-		tail *= c.Op[i]
-		c.Weight[i] = norms[i] * tail
-	}
-	c.Input = c.Weight[0]
 	return c
 }
 
-// PerturbSizes gives the sizes of a simultaneous perturbation of a chain.
+// PerturbSizes gives the sizes of a simultaneous perturbation of a net.
 type PerturbSizes struct {
 	Input  float64   // ‖Δx‖/‖x‖ (relative; the same for the raw and the scaled input)
 	Weight []float64 // per layer ε_l = ‖ΔA_l‖₂/‖A_l‖₂ (nil: none)
 	Bias   []float64 // per layer ‖Δb_l‖₂ (absolute; nil: none)
-	// Round is the relative error u of rounding the input of every linear map (x_0 … x_{L−1}):
-	// ‖r(v) − v‖ ≤ u‖v‖ (rounding to b significant bits: u = 2^−b).
+	// Round is the relative error u of rounding the input of every layer: ‖r(v) − v‖ ≤ u‖v‖
+	// (rounding to b significant bits: u = 2^−b).
 	Round float64
 }
 
 // Bound returns an upper bound of ‖Δz‖/‖z‖ for a perturbation of the given sizes, from the exact
-// (not first-order) recursion of the package documentation. It holds for perturbations of any size.
+// (not first-order) recursion of the package documentation over the net's nodes. It holds for
+// perturbations of any size.
 func (c Condition) Bound(p PerturbSizes) float64 {
-	L := len(c.Op)
 	u := p.Round
-	n0 := c.Norms[0]
-	e := p.Input*n0 + u*(1+p.Input)*n0 // ‖x̃_0 − x_0‖
-	for l := 0; l < L; l++ {
-		eps, beta := 0.0, 0.0
-		if p.Weight != nil {
-			eps = p.Weight[l]
-		}
-		if p.Bias != nil {
-			beta = p.Bias[l]
-		}
-		d := (1+eps)*c.Op[l]*e + eps*c.Op[l]*c.Norms[l] + beta
-		if l < L-1 {
-			d += u * (c.Norms[l+1] + d) // rounding of x_{l+1}, the next layer's input
-		}
-		e = d
+	eIn := p.Input * c.X0 // ‖x̃_0 − x_0‖ (‖s·δ‖/‖s·x‖ = ‖δ‖/‖x‖)
+	if c.plan == nil {
+		return math.NaN()
 	}
-	return e / c.Norms[L]
+	e := make([]float64, len(c.plan.steps))
+	ehat := make([]float64, len(c.plan.steps)) // layers: the error of the (rounded) input
+	get := func(j int) float64 {
+		if j < 0 {
+			return eIn
+		}
+		return e[j]
+	}
+	for i, s := range c.plan.steps {
+		switch s.kind {
+		case stepLayer:
+			l := s.layer
+			eps, beta := 0.0, 0.0
+			if p.Weight != nil {
+				eps = p.Weight[l]
+			}
+			if p.Bias != nil {
+				beta = p.Bias[l]
+			}
+			din := get(s.in[0])
+			ein := din
+			if u > 0 {
+				ein += u * (c.Norms[l] + ein) // rounding of the layer's input
+			}
+			ehat[i] = ein
+			e[i] = (1+eps)*c.Op[l]*ein + eps*c.Op[l]*c.Norms[l] + beta
+			if s.pre >= 0 && c.Pre[l] > 0 {
+				// The batch norm B (scale a, max|a| = A) before the ReLU carried across it:
+				// W̃ P D ã⊙Δ with D the ReLU's secant (diagonal, entries in [0, 1]) and P the pools.
+				lb := c.plan.steps[s.pre].layer
+				epsB, betaB := 0.0, 0.0
+				if p.Weight != nil {
+					epsB = p.Weight[lb]
+				}
+				if p.Bias != nil {
+					betaB = p.Bias[lb]
+				}
+				A, q := c.Op[lb], s.preLip
+				prop := c.Pre[l] * ehat[s.pre]
+				if len(s.branches) > 0 && c.PreBranches != nil && len(c.PreBranches[l]) == len(s.branches) {
+					// per concatenated part j: ‖Σ_j M_j Δ_j‖ ≤ Σ_j ‖M_j‖ ‖Δ_j‖, with the rounding of
+					// B's input ‖r(x̃_j) − x_j‖ ≤ e_j + u(‖x_B‖ + e_j)
+					alt := 0.0
+					for k, j := range s.branches {
+						ej := get(j)
+						alt += c.PreBranches[l][k] * (ej + u*(c.Norms[lb]+ej))
+					}
+					prop = math.Min(prop, alt)
+				}
+				sharp := prop + c.Op[l]*q*A*(eps*(1+epsB)+epsB)*ehat[s.pre] +
+					(1+eps)*c.Op[l]*(q*(epsB*A*c.Norms[lb]+betaB)+u*(c.Norms[l]+din)) + eps*c.Op[l]*c.Norms[l] + beta
+				e[i] = math.Min(e[i], sharp)
+			}
+		case stepAdd:
+			for _, j := range s.in {
+				e[i] += get(j)
+			}
+		case stepConcat:
+			for _, j := range s.in {
+				e[i] += get(j) * get(j)
+			}
+			e[i] = math.Sqrt(e[i])
+		default:
+			e[i] = s.lip * get(s.in[0])
+		}
+	}
+	return e[len(e)-1] / c.Norms[len(c.Norms)-1]
 }
 
-// FirstOrder returns the first-order part of Bound: Bound(p) = FirstOrder(p) + O(size²), with
-// FirstOrder(p) = κ_in·δ + Σ_i (κ_W,i·ε_i + Tail_i·‖Δb_i‖ + κ_W,i·u).
+// FirstOrder returns the first-order part of Bound, or (nets with concatenations) an upper bound
+// of it: FirstOrder(p) = κ_in·δ + Σ_i (κ_W,i·ε_i + Tail_i·‖Δb_i‖ + κ_W,i·u) ≥ Bound(p) − O(size²).
+// For a chain, Bound(p) = FirstOrder(p) + O(size²).
 func (c Condition) FirstOrder(p PerturbSizes) float64 {
 	s := p.Input * c.Input
 	for i := range c.Op {
@@ -882,10 +988,10 @@ func (c Condition) FirstOrder(p PerturbSizes) float64 {
 }
 
 // RoundingPerturbation returns the perturbation sizes of rounding to b significant bits
-// (u = 2^−b): the kernels entrywise (|ΔK| ≤ u|K| ⇒ ‖ΔA_l‖ ≤ u‖|A_l|‖, so ε_l = u‖|A_l|‖/‖A_l‖),
-// the biases (‖Δb_l‖ ≤ u‖b_l‖) if weights, and every linear map's input if activations. It models
-// an ideal b-bit arithmetic for any b ≥ 1 (b > 24 is finer than the float32 reference: useful for
-// predictions, not measurable with float32).
+// (u = 2^−b): the (folded) kernels entrywise (|ΔK| ≤ u|K| ⇒ ‖ΔA_l‖ ≤ u‖|A_l|‖, so
+// ε_l = u‖|A_l|‖/‖A_l‖), the biases (‖Δb_l‖ ≤ u‖b_l‖) if weights, and every layer's input if
+// activations. It models an ideal b-bit arithmetic for any b ≥ 1 (b > 24 is finer than the float32
+// reference: useful for predictions, not measurable with float32).
 func (e *Estimator) RoundingPerturbation(bits int, weights, activations bool) PerturbSizes {
 	u := math.Ldexp(1, -bits)
 	var p PerturbSizes
@@ -999,7 +1105,7 @@ func (e *Estimator) inputGradExec() (*graph.Exec, error) {
 	}
 	ex, err := graph.NewExec(e.backend, func(in []*graph.Node) []*graph.Node {
 		x, z0, onehot := in[0], in[1], in[2]
-		z, _ := e.forward(x, in[3:], nil)
+		z, _, _, _ := e.forward(x, in[3:], nil)
 		ce, dist := attackObjectives(z, z0, onehot)
 		return []*graph.Node{z, graph.Gradient(ce, x)[0], graph.Gradient(dist, x)[0]}
 	})
@@ -1019,7 +1125,7 @@ func (e *Estimator) weightGradExec() (*graph.Exec, error) {
 	ex, err := graph.NewExec(e.backend, func(in []*graph.Node) []*graph.Node {
 		x, z0, onehot := in[0], in[1], in[2]
 		w := in[3:]
-		z, _ := e.forward(x, w, nil)
+		z, _, _, _ := e.forward(x, w, nil)
 		ce, dist := attackObjectives(z, z0, onehot)
 		out := []*graph.Node{z}
 		out = append(out, graph.Gradient(ce, w...)...)
@@ -1244,9 +1350,9 @@ func (e *Estimator) AttackWeights(b fisens.Batch, rel float64, steps int) (fgsm,
 // flatWeights lists the kernels and biases in graph order (shares memory).
 func (e *Estimator) flatWeights(w Weights) [][]float32 {
 	var out [][]float32
-	for i, li := range e.layers {
+	for i, j := range e.layers {
 		out = append(out, w.Kernels[i])
-		if li.hasBias {
+		if e.nodes[j].hasBias {
 			out = append(out, w.Biases[i])
 		}
 	}
@@ -1257,10 +1363,10 @@ func (e *Estimator) flatWeights(w Weights) [][]float32 {
 func (e *Estimator) unflatten(flat [][]float32) Weights {
 	w := Weights{Kernels: make([][]float32, len(e.layers)), Biases: make([][]float32, len(e.layers))}
 	j := 0
-	for i, li := range e.layers {
+	for i, n := range e.layers {
 		w.Kernels[i] = flat[j]
 		j++
-		if li.hasBias {
+		if e.nodes[n].hasBias {
 			w.Biases[i] = flat[j]
 			j++
 		}
@@ -1331,11 +1437,11 @@ func setOnSphere(dst, src []float32, r float64, rng *rand.Rand) {
 	}
 }
 
-// Layers returns the chain layers as resolved (scope, kind, input and output shapes).
-func (e *Estimator) Layers() []ChainLayer {
-	out := make([]ChainLayer, len(e.layers))
-	for i, li := range e.layers {
-		out[i] = li.ChainLayer
+// Layers returns the net's layers (its conv, dense and batch-norm nodes) in order.
+func (e *Estimator) Layers() []NetNode {
+	out := make([]NetNode, len(e.layers))
+	for i, j := range e.layers {
+		out[i] = e.nodes[j].NetNode
 	}
 	return out
 }

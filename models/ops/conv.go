@@ -88,43 +88,40 @@ func convolve2D(x, w *Node, stride int, padding Padding, tap *Tap) *Node {
 		d := w.Shape().Dimensions
 		y := Einsum("bhwc,cd->bhwd", x, Reshape(w, d[2], d[3]))
 		if tap != nil {
-			tap.Input, tap.KernelOut, tap.Padding = x, y, Valid
+			tap.Input, tap.KernelOut, tap.Padding, tap.Stride = x, y, Valid, 1
 		}
 		return y
 	}
-	switch stride {
-	case 1:
-		y := conv1(x, w, padding)
-		if tap != nil {
-			tap.Input, tap.KernelOut = x, y
-		}
-		return y
-	case 2:
-		h, wd := x.Shape().Dimensions[1], x.Shape().Dimensions[2]
-		y := conv1(x, w, padding)
-		if tap != nil {
-			tap.Input, tap.KernelOut = x, y
-		}
-		ph, pw := 0, 0
-		if padding == Same {
-			ph, pw = SamePhase(h, kh), SamePhase(wd, kw)
-		}
-		return Subsample2(y, ph, pw)
-	default:
+	if stride != 1 && stride != 2 {
 		exceptions.Panicf("ops.Convolve2D: stride %d not supported (1 or 2)", stride)
-		return nil
 	}
+	// A strided convolution with TensorFlow's padding (every backend differentiates it: XLA natively,
+	// pure Go and ONNX Runtime through the backend package's decorator). It replaced convolving at
+	// stride 1 and keeping one phase (Subsample2), which costs 4× at stride 2 (docs/performance.md).
+	h, wd := x.Shape().Dimensions[1], x.Shape().Dimensions[2]
+	var pads [2][2]int
+	if padding == Same {
+		pads = [2][2]int{SamePadding(h, kh, stride), SamePadding(wd, kw, stride)}
+	}
+	c := Convolve(x, w).PaddingPerDim(pads[:])
+	if stride > 1 {
+		c = c.StridePerAxis(stride, stride)
+	}
+	y := c.Done()
+	if tap != nil {
+		tap.Input, tap.KernelOut, tap.Stride, tap.Pads = x, y, stride, pads
+	}
+	return y
 }
 
-// conv1 is a stride-1 convolution.
-func conv1(x, w *Node, padding Padding) *Node {
-	c := Convolve(x, w)
-	if padding == Same {
-		c = c.PadSame() // (k−1)/2 on both sides: exactly TensorFlow's 'same' at stride 1 for odd k.
-	} else {
-		c = c.NoPadding()
-	}
-	return c.Done()
+// SamePadding returns TensorFlow's 'same' zero padding (start, end) of an axis of size n for an
+// odd kernel size k at the given stride: ⌈n/s⌉ outputs, total = max(0, (⌈n/s⌉−1)·s + k − n) split
+// as ⌊total/2⌋ before and the rest after (at stride 1: (k−1)/2 on both sides; at stride 2 on an
+// even size: one less before than after, the phase SamePhase describes).
+func SamePadding(n, k, stride int) [2]int {
+	out := (n + stride - 1) / stride
+	total := max(0, (out-1)*stride+k-n)
+	return [2]int{total / 2, total - total/2}
 }
 
 // SamePhase returns which of the stride-1 'same' outputs (0 or 1 modulo 2) TensorFlow's stride-2

@@ -28,10 +28,19 @@ func TestSamePhase(t *testing.T) {
 			t.Errorf("SamePhase(%d, %d) = %d, want %d", c.n, c.k, got, c.want)
 		}
 	}
+	for _, c := range []struct{ n, k, s, lo, hi int }{
+		{28, 3, 2, 0, 1}, {7, 3, 2, 1, 1}, {28, 3, 1, 1, 1}, {32, 5, 2, 1, 2}, {9, 5, 2, 2, 2}, {28, 1, 2, 0, 0}, {5, 7, 1, 3, 3},
+	} {
+		if got := SamePadding(c.n, c.k, c.s); got != [2]int{c.lo, c.hi} {
+			t.Errorf("SamePadding(%d, %d, %d) = %v, want [%d %d]", c.n, c.k, c.s, got, c.lo, c.hi)
+		}
+	}
 }
 
-// TestConvolve2DMatchesBuiltin compares the portable stride-2 convolution with GoMLX's built-in
-// strided convolution (forward only, pure-Go backend), padded as TensorFlow pads.
+// TestConvolve2DMatchesBuiltin compares the stride-2 convolution with GoMLX's built-in strided
+// convolution padded as TensorFlow pads (written out here), and with the TensorFlow phase of the
+// stride-1 convolution (Subsample2 at SamePhase: how models/ops computed it before, against which the
+// zoo's checkpoints were trained), forward, pure-Go backend.
 func TestConvolve2DMatchesBuiltin(t *testing.T) {
 	b := goBackend(t)
 	rng := rand.New(rand.NewSource(1))
@@ -52,13 +61,25 @@ func TestConvolve2DMatchesBuiltin(t *testing.T) {
 						}
 						return c.Done()
 					}, x, w)
-					if !ours.Shape().Equal(ref.Shape()) {
-						t.Fatalf("shape %s, built-in %s", ours.Shape(), ref.Shape())
-					}
-					a, r := tensors.MustCopyFlatData[float64](ours), tensors.MustCopyFlatData[float64](ref)
-					for i := range a {
-						if math.Abs(a[i]-r[i]) > 1e-12 {
-							t.Fatalf("element %d: %g, built-in %g", i, a[i], r[i])
+					phase := MustExecOnce(b, func(x, w *Node) *Node {
+						c := Convolve(x, w)
+						ph := 0
+						if pad == Same {
+							c, ph = c.PadSame(), SamePhase(n, k)
+						} else {
+							c = c.NoPadding()
+						}
+						return Subsample2(c.Done(), ph, ph)
+					}, x, w)
+					for name, other := range map[string]*tensors.Tensor{"built-in": ref, "stride-1 phase": phase} {
+						if !ours.Shape().Equal(other.Shape()) {
+							t.Fatalf("shape %s, %s %s", ours.Shape(), name, other.Shape())
+						}
+						a, r := tensors.MustCopyFlatData[float64](ours), tensors.MustCopyFlatData[float64](other)
+						for i := range a {
+							if math.Abs(a[i]-r[i]) > 1e-12 {
+								t.Fatalf("element %d: %g, %s %g", i, a[i], name, r[i])
+							}
 						}
 					}
 				})

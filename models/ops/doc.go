@@ -5,8 +5,8 @@
 // backend has no gradient through MaxPool; ONNX Runtime has no Pad (so no gradient through Slice,
 // MeanPool or strided convolutions); and GoMLX v0.28.1 computes wrong input gradients for
 // convolutions with EVEN kernel sizes. So everything here is built from ops that differentiate on
-// both backends: stride-1 convolutions with odd kernels, Reshape, Reduce{Sum,Mean,Max},
-// Concatenate, elementwise arithmetic and DotGeneral.
+// both backends: convolutions with odd kernels (strided ones through the backend package's
+// decorator), Reshape, Reduce{Sum,Mean,Max}, Concatenate, elementwise arithmetic and DotGeneral.
 //
 // Naming contract (fisens.Classifier): every layer creates its variables in the scope it is given,
 // with these variable names, in this order:
@@ -23,13 +23,17 @@
 //
 // # Strided convolution
 //
-// Stride 2 is a stride-1 convolution followed by an exact 2×2 subsample (Subsample2): Reshape to
-// [B, H/2, 2, W/2, 2, C], multiply by a constant one-hot mask that picks the phase, ReduceSum over
-// the two size-2 axes. Odd sizes get a zero row/column appended with Concatenate first. For 1×1
-// kernels the subsample comes first (exact and 4× cheaper), and the 1×1 convolution itself is a
-// matrix product over channels (Einsum), which both backends run and differentiate faster than a
-// convolution. 'same' padding at stride 2 follows
-// TensorFlow/Keras: the phase is SamePhase(n, k) = (k−1)/2 − ⌊max(0, (⌈n/2⌉−1)·2 + k − n)/2⌋.
+// Stride 2 (kernel > 1) is a strided convolution (graph.Convolve with strides) padded as
+// TensorFlow/Keras pad 'same' (SamePadding: ⌊total/2⌋ before, the rest after, so at stride 2 on an
+// even size one less before than after). XLA differentiates it natively; on pure Go and ONNX Runtime
+// the backend package's decorator supplies its input gradient (package backend). It used to be a
+// stride-1 convolution followed by an exact 2×2 subsample at the TensorFlow phase (SamePhase), which
+// computed 4× the outputs; the two agree bit for bit on the zoo's checkpoints (TestConvolve2DMatchesBuiltin
+// compares both with the built-in convolution; docs/performance.md has the timings). 1×1 kernels at
+// stride 2 subsample first (Subsample2: Reshape to [B, H/2, 2, W/2, 2, C], a constant one-hot mask
+// that picks phase 0, ReduceSum over the two size-2 axes; odd sizes get a zero row/column appended)
+// and then run as a matrix product over channels (Einsum), which all backends run and differentiate
+// faster than a convolution.
 //
 // # Batch normalization
 //

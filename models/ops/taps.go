@@ -16,15 +16,18 @@ type Tap struct {
 	// Vars maps a role to the variable's path: "kernel" and optionally "bias" (conv, dense),
 	// "gamma" and "beta" (bn).
 	Vars map[string]string
-	// Input: conv — the input of the stride-1 convolution ([B, H, W, Cin]; for a 1×1 kernel at
-	// stride 2 the subsampled input); dense — [B, in]; bn — the normalised input x̂ [B, ..., C].
+	// Input: conv — the convolution's input ([B, H, W, Cin]; for a 1×1 kernel at stride 2 the
+	// subsampled input); dense — [B, in]; bn — the normalised input x̂ [B, ..., C].
 	Input *Node
-	// KernelOut: conv — the stride-1 convolution's output before subsampling and bias; dense —
-	// the product before the bias. Out: the layer's output after the bias (conv, dense) or the
-	// batch norm's output.
+	// KernelOut: conv — the convolution's output before the bias; dense — the product before the
+	// bias. Out: the layer's output after the bias (conv, dense) or the batch norm's output.
 	KernelOut, Out *Node
 	Kernel         int     // conv kernel size
-	Padding        Padding // conv padding of the stride-1 convolution
+	Padding        Padding // conv padding mode
+	// Stride and Pads: conv — the stride (1 or 2) of the convolution that produced KernelOut from
+	// Input, and its zero padding (start, end) of the H and W axes.
+	Stride int
+	Pads   [2][2]int
 }
 
 var (
