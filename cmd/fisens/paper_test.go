@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,9 +19,10 @@ import (
 // ResNet50 and DenseNet121, trained on real MNIST and on CIFAR-10 files in the canonical binary
 // format, checkpoint selection, every setup, figures and the index — with the sizes of
 // testdata/paper-smoke.set (a few images, one training step per epoch). Only the sizes differ
-// from a real paper run: a user with the data runs the same code path. ONNX Runtime only (the
-// pure-Go backend would take hours for these networks); run by its own line in scripts/test.sh
-// (not by the generic ONNX pattern: it takes minutes).
+// from a real paper run: a user with the data runs the same code path (each experiment in its own
+// process, as `fisens reproduce --scale paper --only NAME` and a cluster job run it). ONNX Runtime
+// only (the pure-Go backend would take hours for these networks); run by its own line in
+// scripts/test.sh (not by the generic ONNX pattern: it takes minutes).
 func TestPaperScale(t *testing.T) {
 	if testing.Short() {
 		t.Skip("paper-scale smoke run: minutes")
@@ -29,17 +31,32 @@ func TestPaperScale(t *testing.T) {
 		t.Skip("ONNX Runtime not installed (source <(scripts/install-onnxruntime.sh | grep export))")
 	}
 	sets := readSets(t, filepath.Join("testdata", "paper-smoke.set"))
+	args := []string{"--scale", "paper", "--out", "out", "--backend", "onnx:cpu"}
+	for _, s := range sets {
+		args = append(args, "--set", s)
+	}
+	if only := os.Getenv(envPaperChild); only != "" {
+		// A child of the run below: one experiment, in the parent's folder and environment.
+		if err := runReproduce(append(args, "--only", only)); err != nil {
+			t.Fatalf("fisens reproduce --scale paper --only %s: %v", only, err)
+		}
+		return
+	}
 	dir := t.TempDir()
 	writeTinyCIFAR(t, filepath.Join(dir, "data", "cifar10", datasets.CIFARFolderName), 1010, 20)
 	t.Setenv(datasets.EnvDataDir, filepath.Join(dir, "data"))
 	t.Chdir(dir) // the paper models are trained into ./runs (experiments.PaperModelRef)
 
-	args := []string{"--scale", "paper", "--out", "out", "--backend", "onnx:cpu"}
-	for _, s := range sets {
-		args = append(args, "--set", s)
-	}
-	if err := runReproduce(args); err != nil {
-		t.Fatalf("fisens reproduce --scale paper: %v", err)
+	// One process per experiment, as `fisens submit` runs them: ONNX Runtime sessions are freed only
+	// by an explicit Finalize, which nothing calls when an experiment drops its models, so one
+	// process running every experiment with these networks grows past 20 GB.
+	for _, e := range experiments.List() {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestPaperScale$", "-test.timeout=0")
+		cmd.Env = append(os.Environ(), envPaperChild+"="+e.Name)
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		if err := cmd.Run(); err != nil {
+			t.Errorf("fisens reproduce --scale paper --only %s: %v", e.Name, err)
+		}
 	}
 
 	// The four paper models were trained and their best-validation checkpoints kept.
@@ -101,6 +118,9 @@ func TestPaperScale(t *testing.T) {
 		}
 	}
 }
+
+// envPaperChild names the experiment a child process of TestPaperScale runs.
+const envPaperChild = "FISENS_PAPER_TEST_ONLY"
 
 // readSets reads one --set entry per line (blank lines and # comments ignored).
 func readSets(t *testing.T, path string) []string {
