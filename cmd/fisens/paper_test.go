@@ -30,7 +30,14 @@ func TestPaperScale(t *testing.T) {
 	if os.Getenv("ONNXRUNTIME_SHARED_LIBRARY_PATH") == "" {
 		t.Skip("ONNX Runtime not installed (source <(scripts/install-onnxruntime.sh | grep export))")
 	}
-	sets := readSets(t, filepath.Join("testdata", "paper-smoke.set"))
+	setFile, err := filepath.Abs(filepath.Join("testdata", "paper-smoke.set"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := os.Getenv(envPaperSets); p != "" {
+		setFile = p // a child runs in the parent's temporary folder
+	}
+	sets := readSets(t, setFile)
 	args := []string{"--scale", "paper", "--out", "out", "--backend", "onnx:cpu"}
 	for _, s := range sets {
 		args = append(args, "--set", s)
@@ -52,7 +59,7 @@ func TestPaperScale(t *testing.T) {
 	// process running every experiment with these networks grows past 20 GB.
 	for _, e := range experiments.List() {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestPaperScale$", "-test.timeout=0")
-		cmd.Env = append(os.Environ(), envPaperChild+"="+e.Name)
+		cmd.Env = append(os.Environ(), envPaperChild+"="+e.Name, envPaperSets+"="+setFile)
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 		if err := cmd.Run(); err != nil {
 			t.Errorf("fisens reproduce --scale paper --only %s: %v", e.Name, err)
@@ -119,8 +126,11 @@ func TestPaperScale(t *testing.T) {
 	}
 }
 
-// envPaperChild names the experiment a child process of TestPaperScale runs.
-const envPaperChild = "FISENS_PAPER_TEST_ONLY"
+// envPaperChild names the experiment a child process of TestPaperScale runs, envPaperSets its settings file.
+const (
+	envPaperChild = "FISENS_PAPER_TEST_ONLY"
+	envPaperSets  = "FISENS_PAPER_TEST_SETS"
+)
 
 // readSets reads one --set entry per line (blank lines and # comments ignored).
 func readSets(t *testing.T, path string) []string {
