@@ -74,7 +74,7 @@ func (o Overrides) String() string {
 
 // Apply sets the fields of the config struct pointed to by cfg from the entries whose experiment
 // is name (others are ignored). Supported field types: string, int, int64, float64, bool,
-// []string and []int.
+// []string, []int and []float64.
 func (o Overrides) Apply(name string, cfg any) error {
 	v := reflect.ValueOf(cfg)
 	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
@@ -138,6 +138,16 @@ func setField(f reflect.Value, val string) error {
 					return err
 				}
 				out = append(out, n)
+			}
+			f.Set(reflect.ValueOf(out))
+		case reflect.Float64:
+			out := make([]float64, 0, len(parts))
+			for _, p := range parts {
+				x, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+				if err != nil {
+					return err
+				}
+				out = append(out, x)
 			}
 			f.Set(reflect.ValueOf(out))
 		default:

@@ -140,3 +140,25 @@ func TestCheckCommon(t *testing.T) {
 		}
 	}
 }
+
+// TestOverridesFloatList: a []float64 field (estimator.Magnitudes) takes a comma-separated list.
+func TestOverridesFloatList(t *testing.T) {
+	cfg := DefaultEstimatorConfig(Quick, "onnx:cpu")
+	o, err := ParseOverrides("estimator.Magnitudes=0.01, 1e-3,1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Apply("estimator", &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(cfg.Magnitudes, []float64{0.01, 1e-3, 1}) {
+		t.Errorf("Magnitudes = %v, want [0.01 0.001 1]", cfg.Magnitudes)
+	}
+	bad, err := ParseOverrides("estimator.Magnitudes=0.01,x")
+	if err == nil {
+		err = bad.Apply("estimator", &cfg)
+	}
+	if err == nil {
+		t.Error("a non-number in a float list gave no error")
+	}
+}
