@@ -140,6 +140,16 @@ func setField(f reflect.Value, val string) error {
 				out = append(out, n)
 			}
 			f.Set(reflect.ValueOf(out))
+		case reflect.Float64:
+			out := make([]float64, 0, len(parts))
+			for _, p := range parts {
+				x, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+				if err != nil {
+					return err
+				}
+				out = append(out, x)
+			}
+			f.Set(reflect.ValueOf(out).Convert(f.Type()))
 		default:
 			return fmt.Errorf("unsupported list type")
 		}

@@ -140,3 +140,23 @@ func TestCheckCommon(t *testing.T) {
 		}
 	}
 }
+
+// TestOverridesLists sets the list kinds the configs use: strings, ints and floats (estimator's
+// Magnitudes, set by the paper smoke run), and names the entry of a bad element.
+func TestOverridesLists(t *testing.T) {
+	cfg := DefaultEstimatorConfig(Quick, "go")
+	o, err := ParseOverrides("estimator.Magnitudes=0.01, 1e-1,1; estimator.Bits=2,8", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Apply("estimator", &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(cfg.Magnitudes, []float64{0.01, 0.1, 1}) || !slices.Equal(cfg.Bits, []int{2, 8}) {
+		t.Fatalf("lists not applied: Magnitudes %v, Bits %v", cfg.Magnitudes, cfg.Bits)
+	}
+	// A bad element is refused when the entry is parsed (before anything runs), naming the entry.
+	if _, err := ParseOverrides("estimator.Magnitudes=0.01,x", ""); err == nil || !strings.Contains(err.Error(), "estimator.Magnitudes=0.01,x") {
+		t.Errorf("got %v, want an error naming the entry", err)
+	}
+}
