@@ -74,7 +74,7 @@ func (o Overrides) String() string {
 
 // Apply sets the fields of the config struct pointed to by cfg from the entries whose experiment
 // is name (others are ignored). Supported field types: string, int, int64, float64, bool,
-// []string, []int and []float64.
+// []string and []int.
 func (o Overrides) Apply(name string, cfg any) error {
 	v := reflect.ValueOf(cfg)
 	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
@@ -149,7 +149,7 @@ func setField(f reflect.Value, val string) error {
 				}
 				out = append(out, x)
 			}
-			f.Set(reflect.ValueOf(out))
+			f.Set(reflect.ValueOf(out).Convert(f.Type()))
 		default:
 			return fmt.Errorf("unsupported list type")
 		}
