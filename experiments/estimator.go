@@ -885,15 +885,22 @@ func estScaled(w condition.Weights, s float64) condition.Weights {
 
 // ---- figures and report -----------------------------------------------------------------------
 
-// violations counts points whose measurement exceeds the bound (beyond float32 round-off).
-func (m EstModel) violations() (n, total int) {
+// violations counts points whose measurement exceeds the bound (beyond float32 round-off) among
+// the total whose perturbed logits were finite; nonFinite counts the others (a large weight
+// perturbation of a badly conditioned or barely trained net can overflow float32: Inf or NaN
+// logits, where no comparison with the bound is possible).
+func (m EstModel) violations() (n, total, nonFinite int) {
 	for _, p := range m.Points {
+		if math.IsNaN(p.Measured) || math.IsInf(p.Measured, 0) {
+			nonFinite++
+			continue
+		}
 		total++
 		if p.Measured > p.Bound*(1+1e-4)+1e-6 {
 			n++
 		}
 	}
-	return n, total
+	return n, total, nonFinite
 }
 
 // netSummary describes the net: nodes, layers, folded batch norms, residual additions and
@@ -949,7 +956,7 @@ func (m EstModel) pgdVsLocal(mag float64) []float64 {
 func (m EstModel) ratios(kind string, mag float64) []float64 {
 	var out []float64
 	for _, p := range m.Points {
-		if p.Kind == kind && p.Magnitude == mag && p.Bound > 0 {
+		if p.Kind == kind && p.Magnitude == mag && p.Bound > 0 && !math.IsNaN(p.Measured) && !math.IsInf(p.Measured, 0) {
 			out = append(out, p.Measured/p.Bound)
 		}
 	}
@@ -964,7 +971,7 @@ func (m EstModel) TightnessFigure(cfg EstimatorConfig) (*figures.Figure, error) 
 		s := figures.Series{Name: kind}
 		count := map[float64]int{}
 		for _, p := range m.Points {
-			if p.Kind != kind || p.Bound <= 0 || p.Measured <= 0 {
+			if p.Kind != kind || !(p.Bound > 0) || !(p.Measured > 0) || math.IsInf(p.Bound, 0) || math.IsInf(p.Measured, 0) {
 				continue
 			}
 			if count[p.Magnitude] >= 60 { // at most 60 points per (kind, magnitude) keep the plot readable
@@ -1146,7 +1153,7 @@ func (res *EstimatorResult) Report(c Common) (*Report, error) {
 			parts = append(parts, fmt.Sprintf("%s %s", k, m.Time[k].Round(100*time.Millisecond)))
 		}
 		rep.Settings["timing "+m.Name] = strings.Join(parts, ", ")
-		viol, total := m.violations()
+		viol, total, nonFinite := m.violations()
 		kin, _ := stats.Median(m.InputCond)
 		var kl []string
 		lo, hi := 0, 0
@@ -1168,6 +1175,9 @@ func (res *EstimatorResult) Report(c Common) (*Report, error) {
 		f1 := fmt.Sprintf("%s: the bound held in %d of %d comparisons (violations: %d); median network condition number κ_in = %.3g (max %.3g over %d images; the bound's relative logit change per relative input change), "+
 			"while the local one ‖J(x)‖₂‖x‖/‖z‖ has median %.3g (the bound overestimates it by a median factor %.3g); median per-layer κ_l: %s",
 			m.Name, total-viol, total, viol, kin, estMax(m.InputCond), len(m.InputCond), kloc, 1/lr, klStr)
+		if nonFinite > 0 {
+			f1 += fmt.Sprintf("; %d further perturbations gave non-finite logits (float32 overflow) and are not compared", nonFinite)
+		}
 		if len(m.InputCondPlain) > 0 {
 			kp, _ := stats.Median(m.InputCondPlain)
 			f1 += fmt.Sprintf("; carrying the batch norms before ReLUs across them into the next layer's norm (‖A·diag(a)‖, per concatenated part, instead of ‖A‖·max|a|) lowers the median κ_in from %.3g to %.3g", kp, kin)
