@@ -89,9 +89,14 @@
 //     convolutions with kernel dilations: GoMLX's gradient panics (its Convolve builder refuses the
 //     pair). These get both gradients from vjp.go (input: transposed convolution with start padding
 //     K−1−p and end padding N+p−(O−1)s−1; kernel: x convolved with v); all others keep GoMLX's.
+//   - convolutions with input dilations (the input gradient of a strided convolution, so every second
+//     derivative through one: Cook's double backpropagation since the models use real stride-2
+//     convolutions): GoMLX panics; here the convolution of Pad(x, interior D−1) is differentiated and
+//     Pad's adjoint (every D-th position) applied (one channel group); Reverse (the kernel flip inside
+//     an input gradient) gets its own adjoint.
 //
 // Not covered: batch-grouped convolutions on ONNX Runtime (batchGroupCount > 1: the VJP of a grouped
-// convolution does not emit them); gradients of input-dilated convolutions (second order); strides
+// convolution does not emit them); gradients of channel-grouped input-dilated convolutions; strides
 // together with kernel dilations through graph.Convolve (GoMLX's builder refuses the pair forward;
 // graph.ConvGeneral takes it, and its gradient works). The node-level error of an imported model (which
 // ONNX node) is the importer's: this package names the operation.

@@ -84,6 +84,19 @@ func opCases() []opCase {
 				OutputBatch: 0, OutputChannels: 3, OutputSpatial: []int{1, 2}}
 			return ConvGeneral(in[0], in[1], axes, []int{2, 3}, [][2]int{{1, 2}, {2, 0}}, nil, []int{2, 2}, 1, 1)
 		}},
+		// Input dilation: the input gradient of a strided convolution, differentiated again by second
+		// derivatives (Cook's double backpropagation through the models' stride-2 convolutions).
+		{name: "convgeneral3_input_dil2", inputs: [][]int{{2, 5, 4, 2}, {3, 3, 2, 3}}, fn: func(in []*Node) *Node {
+			axes := compute.ConvolveAxesConfig{InputBatch: 0, InputChannels: 3, InputSpatial: []int{1, 2},
+				KernelInputChannels: 2, KernelOutputChannels: 3, KernelSpatial: []int{0, 1},
+				OutputBatch: 0, OutputChannels: 3, OutputSpatial: []int{1, 2}}
+			return ConvGeneral(in[0], in[1], axes, nil, [][2]int{{2, 1}, {1, 2}}, []int{2, 2}, nil, 1, 1)
+		}},
+		{name: "conv3_s2_second_order", inputs: [][]int{{1, 6, 7, 2}, {3, 3, 2, 2}}, fn: func(in []*Node) *Node {
+			// y = ∂/∂x Σ (conv_s2(x, k))² : its gradient is a second derivative through the strided conv.
+			c := conv(in[0], in[1]).StridePerAxis(2, 2).PaddingPerDim([][2]int{{0, 1}, {1, 1}}).Done()
+			return Gradient(ReduceAllSum(Mul(c, c)), in[0])[0]
+		}},
 		{name: "conv3_s2x1_mixed", inputs: [][]int{{1, 7, 6, 2}, {3, 3, 2, 2}}, fn: func(in []*Node) *Node {
 			return conv(in[0], in[1]).StridePerAxis(2, 1).PaddingPerDim([][2]int{{1, 1}, {0, 2}}).Done()
 		}},

@@ -29,6 +29,11 @@ func init() {
 		NodeTypeIdentity: func(_ *Node, vjpOutputs []*Node, _ shapes.Shape) []*Node {
 			return []*Node{vjpOutputs[0]}
 		},
+		// Reverse is its own adjoint; a conv's input gradient reverses the kernel, so second
+		// derivatives with respect to the kernel pass through it.
+		NodeTypeReverse: func(node *Node, vjpOutputs []*Node, _ shapes.Shape) []*Node {
+			return []*Node{Reverse(vjpOutputs[0], intsField(node, "axes")...)}
+		},
 	} {
 		if _, ok := VJPRegistration[t]; !ok {
 			VJPRegistration[t] = vjp
@@ -223,11 +228,14 @@ func convVJP(orig VJP, node *Node, vjpOutputs []*Node, outputShape shapes.Shape)
 	}
 	// GoMLX's gradient also refuses strides together with kernel dilations (its builder panics).
 	stridedAtrous := anyAbove1(p.strides) && anyAbove1(p.kernelDilations)
+	v := vjpOutputs[0]
+	groups := max(p.channelGroupCount, 1)
+	if anyAbove1(p.inputDilations) && groups == 1 && p.batchGroupCount <= 1 {
+		return inputDilatedConvVJP(x, kernel, v, p)
+	}
 	if (!even && !stridedAtrous) || p.batchGroupCount > 1 || anyAbove1(p.inputDilations) {
 		return orig(node, vjpOutputs, outputShape)
 	}
-	v := vjpOutputs[0]
-	groups := max(p.channelGroupCount, 1)
 	if groups == 1 {
 		return []*Node{convInputGrad(x, kernel, v, p), convKernelGrad(x, kernel, v, p)}
 	}
@@ -306,4 +314,34 @@ func convInputGrad(x, kernel, v *Node, p convParams) *Node {
 		c = c.InputDilationPerAxis(strides...)
 	}
 	return c.Done()
+}
+
+// inputDilatedConvVJP differentiates a convolution with input dilations — the input gradient of a
+// strided convolution, so this is what a second derivative through a strided convolution needs
+// (Cook's curvature by double backpropagation, the Hessian-vector products of any user; GoMLX
+// panics: "gradient of Convolve with input dilation not defined"). Dilating the input by D is
+// Pad(x, interior D−1) followed by the same convolution without input dilation; the gradients are
+// those of that convolution (convInputGrad, convKernelGrad) and, for x, Pad's adjoint: the padded
+// gradient taken at every D-th position.
+func inputDilatedConvVJP(x, kernel, v *Node, p convParams) []*Node {
+	pads := make([]compute.PadAxis, x.Rank())
+	strides := make([]int, x.Rank())
+	for a := range strides {
+		strides[a] = 1
+	}
+	for i, a := range p.axes.InputSpatial {
+		if i < len(p.inputDilations) && p.inputDilations[i] > 1 {
+			pads[a].Interior = p.inputDilations[i] - 1
+			strides[a] = p.inputDilations[i]
+		}
+	}
+	xd := Pad(x, ScalarZero(x.Graph(), x.DType()), pads...)
+	q := p
+	q.inputDilations = nil
+	gxd := convInputGrad(xd, kernel, v, q)
+	spec := make([]SliceAxisSpec, x.Rank())
+	for a := range spec {
+		spec[a] = AxisRange().Stride(strides[a])
+	}
+	return []*Node{Slice(gxd, spec...), convKernelGrad(xd, kernel, v, q)}
 }
