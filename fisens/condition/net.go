@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/fisens/fisens/fisens/weights"
 	"github.com/fisens/fisens/models/ops"
@@ -119,18 +120,6 @@ func numel(d []int) int {
 		n *= v
 	}
 	return n
-}
-
-func sameInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // readVar returns the values of a variable of the classifier, or nil if it does not exist.
@@ -314,7 +303,7 @@ func (e *Estimator) resolve() error {
 			ni.lip = 1 / math.Sqrt(float64(in[0]*in[1]))
 		case OpAdd:
 			for _, j := range ni.in[1:] {
-				if !sameInts(shapeOf(j), in) {
+				if !slices.Equal(shapeOf(j), in) {
 					return fmt.Errorf("condition: %s: adds shapes %v and %v", name, in, shapeOf(j))
 				}
 			}
@@ -323,7 +312,7 @@ func (e *Estimator) resolve() error {
 			last := 0
 			for _, j := range ni.in {
 				s := shapeOf(j)
-				if len(s) != len(in) || !sameInts(s[:len(s)-1], in[:len(in)-1]) {
+				if len(s) != len(in) || !slices.Equal(s[:len(s)-1], in[:len(in)-1]) {
 					return fmt.Errorf("condition: %s: concatenates shapes %v and %v (only the last axis may differ)", name, in, s)
 				}
 				last += s[len(s)-1]
