@@ -16,11 +16,7 @@ func gramAddF32Blocked(M []float64, rows []float32, K, p int) {
 		hi := min(lo+block, p)
 		w := hi - lo
 		for a := 0; a < K; a++ {
-			src := rows[a*p+lo : a*p+hi]
-			dst := buf[a][:w]
-			for q, v := range src {
-				dst[q] = float64(v)
-			}
+			widen(buf[a][:w], rows[a*p+lo:a*p+hi])
 		}
 		a := 0
 		for ; a+1 < K; a += 2 {
@@ -71,6 +67,19 @@ func gramAddF32Blocked(M []float64, rows []float32, K, p int) {
 		}
 	}
 	// acc holds every (a, b) with b ≥ a (and some b = a−1 entries of odd rows, ignored).
+	addUpperSymmetric(M, acc[:], K)
+}
+
+// widen copies float32 values into float64 (dst as long as src): a block of rows for the Gram kernels.
+func widen(dst []float64, src []float32) {
+	for q, v := range src {
+		dst[q] = float64(v)
+	}
+}
+
+// addUpperSymmetric adds the upper triangle (b ≥ a) of the K × K accumulator acc to M and mirrors
+// it into M's lower triangle.
+func addUpperSymmetric(M, acc []float64, K int) {
 	for a := 0; a < K; a++ {
 		for b := a; b < K; b++ {
 			M[a*K+b] += acc[a*K+b]

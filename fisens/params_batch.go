@@ -228,11 +228,7 @@ func gramAddF32(M []float64, rows []float32, K, p int) {
 		hi := min(lo+block, p)
 		w := hi - lo
 		for a := 0; a < K; a++ {
-			src := rows[a*p+lo : a*p+hi]
-			dst := buf[a][:w]
-			for q, v := range src {
-				dst[q] = float64(v)
-			}
+			widen(buf[a][:w], rows[a*p+lo:a*p+hi])
 		}
 		for a := 0; a < K; a++ {
 			ra := buf[a][:w]
@@ -253,14 +249,7 @@ func gramAddF32(M []float64, rows []float32, K, p int) {
 			}
 		}
 	}
-	for a := 0; a < K; a++ {
-		for b := a; b < K; b++ {
-			M[a*K+b] += acc[a*K+b]
-			if b != a {
-				M[b*K+a] += acc[a*K+b]
-			}
-		}
-	}
+	addUpperSymmetric(M, acc[:], K)
 }
 
 // parallelFor runs f(0..n-1) on GOMAXPROCS goroutines.
