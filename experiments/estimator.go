@@ -885,13 +885,16 @@ func estScaled(w condition.Weights, s float64) condition.Weights {
 
 // ---- figures and report -----------------------------------------------------------------------
 
+// measuredFinite reports whether the perturbed logits gave a finite measured change.
+func (p EstPoint) measuredFinite() bool { return !math.IsNaN(p.Measured) && !math.IsInf(p.Measured, 0) }
+
 // violations counts points whose measurement exceeds the bound (beyond float32 round-off) among
 // the total whose perturbed logits were finite; nonFinite counts the others (a large weight
 // perturbation of a badly conditioned or barely trained net can overflow float32: Inf or NaN
 // logits, where no comparison with the bound is possible).
 func (m EstModel) violations() (n, total, nonFinite int) {
 	for _, p := range m.Points {
-		if math.IsNaN(p.Measured) || math.IsInf(p.Measured, 0) {
+		if !p.measuredFinite() {
 			nonFinite++
 			continue
 		}
@@ -956,7 +959,7 @@ func (m EstModel) pgdVsLocal(mag float64) []float64 {
 func (m EstModel) ratios(kind string, mag float64) []float64 {
 	var out []float64
 	for _, p := range m.Points {
-		if p.Kind == kind && p.Magnitude == mag && p.Bound > 0 && !math.IsNaN(p.Measured) && !math.IsInf(p.Measured, 0) {
+		if p.Kind == kind && p.Magnitude == mag && p.Bound > 0 && p.measuredFinite() {
 			out = append(out, p.Measured/p.Bound)
 		}
 	}
