@@ -78,3 +78,11 @@ func TestOpsNetAgreesAcrossBackendsONNX(t *testing.T) {
 	}
 	agreeWithGo(t, "onnx:cpu")
 }
+
+// TestParamFIBatchGhostGramsONNX: TestParamFIBatchGhostGrams on ONNX Runtime.
+func TestParamFIBatchGhostGramsONNX(t *testing.T) {
+	if os.Getenv("ONNXRUNTIME_SHARED_LIBRARY_PATH") == "" {
+		t.Skip("ONNX Runtime absent: run scripts/install-onnxruntime.sh and export ONNXRUNTIME_SHARED_LIBRARY_PATH (this test was skipped, not passed)")
+	}
+	checkGhostGrams(t, backend.Must("onnx:cpu"))
+}

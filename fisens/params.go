@@ -76,6 +76,9 @@ type paramExec struct {
 	// gramsInGraph (batched graph only): the graph returns the Grams [N, groups(+1), K, K] (float64)
 	// instead of the per-example gradients.
 	gramsInGraph bool
+	// varGram (batched graph only): per variable output, whether it is already the Gram [N, K, K]
+	// (float64, from ghostGram) instead of the per-example gradients [N, K, ...].
+	varGram []bool
 	// full (batched graph only): the largest batch size run so far; smaller chunks are padded to it
 	// (repeating their last example), since every new size compiles the graph again (XLA: seconds).
 	full int

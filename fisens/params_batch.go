@@ -33,7 +33,8 @@ const paramBatchBytes = 1 << 30
 // examples do not interact), and each example's parameter gradients follow from δ and the layer's
 // recorded input (ops.Tap), as per-sample-gradient libraries compute them: a dense kernel's is
 // inputᵀδ, a convolution kernel's the correlation of its input patches with δ, a batch norm's γ
-// gradient Σ δ·x̂, a bias's Σ δ. Other classifiers (a variable no tap covers) fall back to
+// gradient Σ δ·x̂, a bias's Σ δ. Where it is cheaper (few output positions, wide layers: useGhost), a
+// kernel's Gram comes straight from its input and δ without forming the gradients (ghostGram). Other classifiers (a variable no tap covers) fall back to
 // ParamFI per example. The results equal ParamFI's up to float32 rounding of the gradients.
 func (a *Analyzer) ParamFIBatch(b Batch, opt ParamOptions) ([]*ParamResult, error) {
 	K := a.clf.NumClasses()
@@ -169,13 +170,25 @@ func (a *Analyzer) paramFIChunk(b Batch, opt ParamOptions) ([]*ParamResult, erro
 		// the Gram matrices are accumulated here in float64 (ONNX Runtime's float64 Einsum ran at
 		// ~0.3 GFLOP/s, 20x slower than this loop).
 		grads := make([][]float32, len(out)-1)
+		ghost := make([][]float64, len(out)-1)
 		for i := range grads {
-			grads[i] = flat32(out[1+i])
+			if i < len(pe.varGram) && pe.varGram[i] {
+				ghost[i] = flat64(out[1+i])
+			} else {
+				grads[i] = flat32(out[1+i])
+			}
 		}
 		parallelFor(N, func(n int) {
 			M := make([]float64, nGram*KK)
 			for gi, vars := range pe.groupVars {
 				for _, vi := range vars {
+					if pe.varGram[vi] { // already a Gram [N, K, K]
+						Mg := M[gi*KK : (gi+1)*KK]
+						for j, v := range ghost[vi][n*KK : (n+1)*KK] {
+							Mg[j] += v
+						}
+						continue
+					}
 					p := len(grads[vi]) / (N * K)
 					gramAddF32Blocked(M[gi*KK:(gi+1)*KK], grads[vi][n*K*p:(n+1)*K*p], K, p)
 				}
@@ -376,11 +389,26 @@ func (a *Analyzer) batchedParamGraph(pe *paramExec, form Form, withInput bool) f
 		outs := []*graph.Node{logits}
 		varIndex := map[string]int{}
 		pe.groupVars = make([][]int, len(groups))
+		pe.varGram = nil
+		mode := ghostMode()
 		for gi, l := range groups {
 			for _, path := range l.Vars {
 				vi, ok := varIndex[path]
 				if !ok {
-					gr := perExample(path)
+					var gr *graph.Node
+					isGram := false
+					// A kernel used once, in the additive form: its Gram straight from the layer's
+					// input and output signal when that is cheaper (ghostGram).
+					if us := uses[path]; form == Additive && len(us) == 1 && us[0].role == "kernel" {
+						t := taps[us[0].tap]
+						d := deltas[nodeIndex[t.KernelOut]]
+						if useGhost(mode, t, d) {
+							gr, isGram = ghostGram(t, d), true
+						}
+					}
+					if gr == nil {
+						gr = perExample(path)
+					}
 					if form == Scaling {
 						v := store.GetVariable(path).NodeValue(g)
 						gr = graph.Mul(gr, graph.Reshape(v, append([]int{1, 1}, gr.Shape().Dimensions[2:]...)...))
@@ -388,6 +416,7 @@ func (a *Analyzer) batchedParamGraph(pe *paramExec, form Form, withInput bool) f
 					vi = len(outs) - 1
 					varIndex[path] = vi
 					outs = append(outs, gr)
+					pe.varGram = append(pe.varGram, isGram)
 				}
 				pe.groupVars[gi] = append(pe.groupVars[gi], vi)
 			}
@@ -411,7 +440,11 @@ func (a *Analyzer) batchedParamGraph(pe *paramExec, form Form, withInput bool) f
 		for _, vars := range pe.groupVars {
 			var M *graph.Node
 			for _, vi := range vars {
-				if Mi := gram(outs[1+vi]); M == nil {
+				Mi := outs[1+vi]
+				if !pe.varGram[vi] {
+					Mi = gram(Mi)
+				}
+				if M == nil {
 					M = Mi
 				} else {
 					M = graph.Add(M, Mi)
@@ -452,8 +485,15 @@ func kernelGrads(t ops.Tap, d *graph.Node) *graph.Node {
 	if k == 1 {
 		return graph.Einsum("nhwc,knhwd->nkcd", a, d)
 	}
-	// Patches of the zero-padded input at the convolution's stride: patch (dy, dx) holds the input
-	// values that kernel tap (dy, dx) multiplied into each output position.
+	p := convPatches(t, d) // [N, Ho, Wo, k·k, Cin]
+	return graph.Einsum("nhwpc,knhwd->nkpcd", p, d)
+}
+
+// convPatches returns the patches [N, Ho, Wo, k·k, Cin] of a k×k conv tap's zero-padded input at the
+// convolution's stride: patch (dy, dx) holds the input values that kernel tap (dy, dx) multiplied into
+// each output position (d = [K, N, Ho, Wo, D], the output signal, gives Ho and Wo).
+func convPatches(t ops.Tap, d *graph.Node) *graph.Node {
+	a, k := t.Input, t.Kernel
 	ho, wo := d.Shape().Dimensions[2], d.Shape().Dimensions[3]
 	s := max(t.Stride, 1)
 	a = zeroPad(a, 1, t.Pads[0][0], t.Pads[0][1])
@@ -465,8 +505,87 @@ func kernelGrads(t ops.Tap, d *graph.Node) *graph.Node {
 				graph.AxisRange(dy, dy+(ho-1)*s+1).Stride(s), graph.AxisRange(dx, dx+(wo-1)*s+1).Stride(s)))
 		}
 	}
-	p := graph.Stack(patches, 3) // [N, Ho, Wo, k·k, Cin]
-	return graph.Einsum("nhwpc,knhwd->nkpcd", p, d)
+	return graph.Stack(patches, 3)
+}
+
+// ghostMode returns FISENS_PARAM_GHOST: "auto" (the default: ghostGram where the cost model says it is
+// cheaper), "off" (never) or "all" (every kernel it applies to; for tests and A/B timings).
+func ghostMode() string {
+	switch m := os.Getenv("FISENS_PARAM_GHOST"); m {
+	case "off", "all":
+		return m
+	}
+	return "auto"
+}
+
+// kernelShape returns a conv or dense tap's output positions T, patch length Din (k·k·Cin) and
+// output channels Dout, for the output signal d = [K, N, ...].
+func kernelShape(t ops.Tap, d *graph.Node) (T, Din, Dout int) {
+	dd := d.Shape().Dimensions
+	Dout = dd[len(dd)-1]
+	T = 1
+	for _, v := range dd[2 : len(dd)-1] {
+		T *= v
+	}
+	in := t.Input.Shape().Dimensions
+	Din = in[len(in)-1] * max(t.Kernel, 1) * max(t.Kernel, 1)
+	if t.Kind == "dense" {
+		Din = in[len(in)-1]
+	}
+	return T, Din, Dout
+}
+
+// useGhost reports whether a kernel's Gram is cheaper from ghostGram than from its per-example
+// gradients: per example, the per-example gradient costs K·T·Din·Dout float32 multiply-adds and its
+// Gram K²·Din·Dout float64 ones (counted twice: XLA's float64 GEMM ran at about a tenth of its float32
+// rate, measured on this graph), against T²·Din + K²·T²·Dout float32 ones for ghostGram (its float64
+// part, K²·T², is negligible). On the small ResNet it picks the stride-2 stages' 3×3 convolutions,
+// every convolution of the last stage (4 × 4 positions) and the dense layer.
+func useGhost(mode string, t ops.Tap, d *graph.Node) bool {
+	switch mode {
+	case "off":
+		return false
+	case "all":
+		return true
+	}
+	K := d.Shape().Dimensions[0]
+	T, Din, Dout := kernelShape(t, d)
+	direct := K*T*Din*Dout + 2*K*K*Din*Dout
+	ghost := T*T*Din + K*K*T*T*Dout
+	return ghost < direct
+}
+
+// ghostGram returns the per-example Grams [N, K, K] (float64) of a conv or dense kernel's gradient
+// without forming the gradients ("ghost norm"): the kernel gradient of class k at example n is
+// Σ_p x_p ⊗ δ_{k,p} over the output positions p (x_p: the input patch that position p reads, δ_{k,p}:
+// the output signal there), so its Gram is
+//
+//	G_kl = Σ_{p,q} (x_p·x_q) (δ_{k,p}·δ_{l,q}),
+//
+// a T × T Gram of the patches and a KT × KT Gram of the output signal (float32 products, as the
+// per-example gradients' own), contracted in float64.
+func ghostGram(t ops.Tap, d *graph.Node) *graph.Node {
+	dd := d.Shape().Dimensions
+	K, N := dd[0], dd[1]
+	T, _, Dout := kernelShape(t, d)
+	x := kernelRows(t, d)                                                                    // [N, T, Din]
+	A := graph.DotGeneral(x, []int{2}, []int{0}, x, []int{2}, []int{0})                      // [N, T, T]
+	dl := graph.Reshape(d, K, N, T, Dout)                                                    // [K, N, T, D]
+	B := graph.DotGeneral(dl, []int{3}, []int{1}, dl, []int{3}, []int{1})                    // [N, K, T, K, T]
+	A64, B64 := graph.ConvertDType(A, dtypes.Float64), graph.ConvertDType(B, dtypes.Float64) //
+	return graph.DotGeneral(B64, []int{2, 4}, []int{0}, A64, []int{1, 2}, []int{0})          // [N, K, K]
+}
+
+// kernelRows returns the rows [N, T, Din] whose outer products with the output signal give a conv or
+// dense tap's kernel gradient: the input (dense, 1×1 conv) or the input patches (k×k conv).
+func kernelRows(t ops.Tap, d *graph.Node) *graph.Node {
+	a := t.Input
+	N := a.Shape().Dimensions[0]
+	T, Din, _ := kernelShape(t, d)
+	if t.Kind == "dense" || t.Kernel == 1 {
+		return graph.Reshape(a, N, T, Din)
+	}
+	return graph.Reshape(convPatches(t, d), N, T, Din)
 }
 
 // zeroPad puts lo zeros before and hi after axis (Concatenate: no Pad needed on any backend).

@@ -260,3 +260,74 @@ func TestGramAddF32Blocked(t *testing.T) {
 		}
 	}
 }
+
+// TestParamFIBatchGhostGrams: every variable's per-example Gram from the batched graph equals the
+// per-example path's (float64 Grams of the full gradients), entry by entry to float32 rounding, with
+// the kernels' Grams formed from their per-example gradients (FISENS_PARAM_GHOST=off), from the layer
+// input and output signal (ghostGram: =all, every conv and dense kernel; 3×3 at stride 2 with
+// TensorFlow's (0, 1) padding and (1, 1), 1×1 at stride 2, 3×3 at stride 1, dense) or as the cost
+// model picks (auto), with the Grams summed in the graph and in Go.
+func TestParamFIBatchGhostGrams(t *testing.T) { checkGhostGrams(t, testBackend(t)) }
+
+// checkGhostGrams is TestParamFIBatchGhostGrams on backend be (onnx_test.go and xla_test.go call it
+// for ONNX Runtime and XLA).
+func checkGhostGrams(t *testing.T, be compute.Backend) {
+	const K, N = 5, 3
+	for _, hw := range []int{8, 7} {
+		batch := randomBatch(uint64(41+hw), N, hw, hw, 2, K)
+		opt := ParamOptions{Group: ByVariable, WithInput: true}
+		var want []*ParamResult
+		for _, grams := range []string{"go", "graph"} {
+			for _, ghost := range []string{"off", "all", "auto"} {
+				t.Setenv("FISENS_PARAM_GRAMS", grams)
+				t.Setenv("FISENS_PARAM_GHOST", ghost)
+				a := newOpsNet(t, be, K)
+				seedOpsNet(t, a, hw, hw, 2)
+				if want == nil {
+					p := batch.perExample()
+					for n := 0; n < N; n++ {
+						one := Batch{X: batch.X[n*p : (n+1)*p], Shape: append([]int{1}, batch.Shape[1:]...), Labels: batch.Labels[n : n+1]}
+						r, err := a.ParamFI(one, opt)
+						if err != nil {
+							t.Fatal(err)
+						}
+						want = append(want, r)
+					}
+				}
+				got, err := a.ParamFIBatch(batch, opt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				nGhost := 0
+				for _, pe := range a.paramExec {
+					for _, g := range pe.varGram {
+						if g {
+							nGhost++
+						}
+					}
+				}
+				if wantGhost := map[string]int{"off": 0, "all": 4}[ghost]; ghost != "auto" && nGhost != wantGhost {
+					t.Errorf("%dx%d %s/%s: %d kernels took ghostGram, want %d", hw, hw, grams, ghost, nGhost, wantGhost)
+				}
+				for n := range got {
+					g, w := got[n].grams, want[n].grams
+					if len(g) != len(w) {
+						t.Fatalf("%d Gram entries batched, %d per example", len(g), len(w))
+					}
+					for gi := 0; gi < len(g)/(K*K); gi++ {
+						M, W := g[gi*K*K:(gi+1)*K*K], w[gi*K*K:(gi+1)*K*K]
+						for k := 0; k < K; k++ {
+							for l := 0; l < K; l++ {
+								scale := math.Sqrt(W[k*K+k] * W[l*K+l])
+								if d := math.Abs(M[k*K+l] - W[k*K+l]); d > 1e-5*scale+1e-30 || math.IsNaN(d) {
+									t.Errorf("%dx%d %s/%s example %d group %d entry (%d,%d): batched %.9g, per example %.9g",
+										hw, hw, grams, ghost, n, gi, k, l, M[k*K+l], W[k*K+l])
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
