@@ -168,3 +168,22 @@ func TestEstimatorNonFiniteMeasurements(t *testing.T) {
 		t.Fatalf("figure with non-finite points: %v", err)
 	}
 }
+
+// TestEstimatorTightnessOneMagnitude: a study at a single perturbation size (`--set
+// estimator.Magnitudes=0.1`) draws its tightness figure; it failed with "Values must be greater than 0
+// for a log scale" (every x of the right panel at 0.1).
+func TestEstimatorTightnessOneMagnitude(t *testing.T) {
+	m := EstModel{Name: "m", Points: []EstPoint{
+		{Kind: EstInputRandom, Magnitude: 0.1, Bound: 2, Measured: 0.05},
+		{Kind: EstInputRandom, Magnitude: 0.1, Bound: 3, Measured: 0.04},
+		{Kind: EstInputPGD, Magnitude: 0.1, Bound: 2, Measured: 0.3},
+		{Kind: EstWeightsRandom, Magnitude: 0.1, Bound: 5, Measured: 0.01},
+	}}
+	fig, err := m.TightnessFigure(EstimatorConfig{Magnitudes: []float64{0.1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fig.PNG(); err != nil {
+		t.Fatalf("one magnitude: %v", err)
+	}
+}

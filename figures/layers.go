@@ -169,6 +169,9 @@ func LayerProfile(title string, series []LayerSeries, opts LayerOptions) (*Figur
 		}
 	}
 	p.X.Min = -0.5
+	if opts.LogY {
+		padSingleValue(&p.Y)
+	}
 	w, h := figSize(opts.Width, opts.Height)
 	return NewFigure(w, h, plotDrawer(p, leg, LegendOutside, joinCaption(opts.Caption, droppedNote(dropped, "value"))))
 }

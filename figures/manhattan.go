@@ -177,6 +177,9 @@ func Manhattan(title, ylabel string, points []ManhattanPoint, opts ManhattanOpti
 	if h == 0 {
 		h = DefaultHeight
 	}
+	if opts.LogY {
+		padSingleValue(&p.Y)
+	}
 	caption := joinCaption(opts.Caption, droppedNote(dropped, "value"))
 	return NewFigure(w, h, plotDrawer(p, leg, LegendOutside, caption))
 }

@@ -150,12 +150,29 @@ func newXYPlot(fn, title, xlabel, ylabel string, opts XYOptions) (*plot.Plot, *l
 }
 
 // applyLimits fixes the axis ranges requested in opts (after all plotters were added).
+// A log axis whose data hold a single value (one point, or one x shared by every point: e.g. a
+// study run at one perturbation size) is widened to a decade on either side: gonum/plot widens an
+// empty range by ±1, which reaches ≤ 0 for values below 1 and fails on a log scale ("Values must be
+// greater than 0 for a log scale").
 func applyLimits(p *plot.Plot, opts XYOptions) {
+	if opts.LogX {
+		padSingleValue(&p.X)
+	}
+	if opts.LogY {
+		padSingleValue(&p.Y)
+	}
 	if opts.XLim[0] < opts.XLim[1] {
 		p.X.Min, p.X.Max = opts.XLim[0], opts.XLim[1]
 	}
 	if opts.YLim[0] < opts.YLim[1] {
 		p.Y.Min, p.Y.Max = opts.YLim[0], opts.YLim[1]
+	}
+}
+
+// padSingleValue widens the range of a log axis holding a single positive value to [v/10, 10v].
+func padSingleValue(ax *plot.Axis) {
+	if ax.Min == ax.Max && ax.Min > 0 && !math.IsInf(ax.Min, 0) {
+		ax.Min, ax.Max = ax.Min/10, ax.Max*10
 	}
 }
 

@@ -31,6 +31,7 @@ if [[ ${FISENS_SKIP_ONNX:-} != 1 ]]; then
   if env_lines=$(scripts/install-onnxruntime.sh); then
     eval "$(grep '^export' <<<"$env_lines")"
     go test -count=1 -tags onnx -timeout 45m -run 'ONNX|AcrossBackends' ./...
+    (cd third_party/compute-onnx && go test -count=1 .)  # the fisens patch of the ONNX Runtime backend (a module of its own)
   else
     echo "ONNX Runtime could not be installed (npm missing or offline): its tests are SKIPPED, not passed"
   fi

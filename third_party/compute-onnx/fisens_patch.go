@@ -30,7 +30,8 @@ import (
 )
 
 // pruneDeadNodes keeps the nodes some graph output depends on (nodes are in topological order)
-// and the initializers they read.
+// and the initializers they (or the graph outputs) read; unread initializers are dropped even when no
+// node is dead.
 func pruneDeadNodes(nodes []*onnx.NodeProto, inits []*onnx.TensorProto, outputs []string) ([]*onnx.NodeProto, []*onnx.TensorProto) {
 	if os.Getenv("FISENS_ORT_NO_PRUNE") != "" {
 		return nodes, inits
@@ -55,15 +56,18 @@ func pruneDeadNodes(nodes []*onnx.NodeProto, inits []*onnx.TensorProto, outputs 
 			}
 		}
 	}
-	if kept == len(nodes) {
-		return nodes, inits
-	}
-	outNodes := make([]*onnx.NodeProto, 0, kept)
-	for i, n := range nodes {
-		if keep[i] {
-			outNodes = append(outNodes, n)
+	outNodes := nodes
+	if kept < len(nodes) {
+		outNodes = make([]*onnx.NodeProto, 0, kept)
+		for i, n := range nodes {
+			if keep[i] {
+				outNodes = append(outNodes, n)
+			}
 		}
 	}
+	// The initializers are filtered even when every node is needed: GoMLX can emit constants that no
+	// node reads (Setup 1's graphs hold 20), and ONNX Runtime prints a warning per unread initializer
+	// ("CleanUnusedInitializersAndNodeArgs: Removing initializer …").
 	outInits := inits[:0:0]
 	for _, t := range inits {
 		if needed[t.Name] {
