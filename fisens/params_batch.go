@@ -536,11 +536,12 @@ func kernelShape(t ops.Tap, d *graph.Node) (T, Din, Dout int) {
 }
 
 // useGhost reports whether a kernel's Gram is cheaper from ghostGram than from its per-example
-// gradients: per example, the per-example gradient costs K·T·Din·Dout float32 multiply-adds and its
-// Gram K²·Din·Dout float64 ones (counted twice: XLA's float64 GEMM ran at about a tenth of its float32
-// rate, measured on this graph), against T²·Din + K²·T²·Dout float32 ones for ghostGram (its float64
-// part, K²·T², is negligible). On the small ResNet it picks the stride-2 stages' 3×3 convolutions,
-// every convolution of the last stage (4 × 4 positions) and the dense layer.
+// gradients. Per example, the per-example gradient costs K·T·Din·Dout float32 multiply-adds and its
+// Gram K²·Din·Dout float64 ones, against T²·Din + K·T²·Dout + K²·T·Dout float64 ones for ghostGram;
+// a float64 one counts as ghostF64Cost float32 ones (XLA's float64 GEMMs of these shapes ran 2.5–4.5×
+// slower than float32 ones here). So ghostGram wins where a layer has few output positions T
+// against its inputs per position Din: on the small ResNet the last stage's convolutions (4 × 4
+// positions), the 3×3 convolution of the stage before (7 × 7) and the dense layer.
 func useGhost(mode string, t ops.Tap, d *graph.Node) bool {
 	switch mode {
 	case "off":
@@ -550,30 +551,37 @@ func useGhost(mode string, t ops.Tap, d *graph.Node) bool {
 	}
 	K := d.Shape().Dimensions[0]
 	T, Din, Dout := kernelShape(t, d)
-	direct := K*T*Din*Dout + 2*K*K*Din*Dout
-	ghost := T*T*Din + K*K*T*T*Dout
+	w := ghostF64Cost
+	direct := K*T*Din*Dout + w*K*K*Din*Dout
+	ghost := w * (T*T*Din + K*T*T*Dout + K*K*T*Dout)
 	return ghost < direct
 }
+
+// ghostF64Cost is the cost of a float64 multiply-add in units of float32 ones for useGhost.
+const ghostF64Cost = 4
 
 // ghostGram returns the per-example Grams [N, K, K] (float64) of a conv or dense kernel's gradient
 // without forming the gradients ("ghost norm"): the kernel gradient of class k at example n is
 // Σ_p x_p ⊗ δ_{k,p} over the output positions p (x_p: the input patch that position p reads, δ_{k,p}:
 // the output signal there), so its Gram is
 //
-//	G_kl = Σ_{p,q} (x_p·x_q) (δ_{k,p}·δ_{l,q}),
+//	G_kl = Σ_{p,q} (x_p·x_q) (δ_{k,p}·δ_{l,q}) = Σ_p δ_{k,p} · E_{l,p},   E_{l,p} = Σ_q A_pq δ_{l,q},
 //
-// a T × T Gram of the patches and a KT × KT Gram of the output signal (float32 products, as the
-// per-example gradients' own), contracted in float64.
+// with A = the T × T Gram of the patches. All of it is float64 (products of the float32 inputs are
+// exact): unlike J Jᵀ of rounded gradients, this bilinear form is not positive semidefinite by
+// construction, so its rounding errors enter the eigenvalues to first order, and FI's rank threshold
+// (DefaultRelTol = 1e-13 of the largest pivot) needs them near float64's 1e-16, not float32's 1e-7
+// (a float32 A or E turned rank-4 Grams of the test net into rank 5). The result is symmetrised.
 func ghostGram(t ops.Tap, d *graph.Node) *graph.Node {
 	dd := d.Shape().Dimensions
 	K, N := dd[0], dd[1]
 	T, _, Dout := kernelShape(t, d)
-	x := kernelRows(t, d)                                                                    // [N, T, Din]
-	A := graph.DotGeneral(x, []int{2}, []int{0}, x, []int{2}, []int{0})                      // [N, T, T]
-	dl := graph.Reshape(d, K, N, T, Dout)                                                    // [K, N, T, D]
-	B := graph.DotGeneral(dl, []int{3}, []int{1}, dl, []int{3}, []int{1})                    // [N, K, T, K, T]
-	A64, B64 := graph.ConvertDType(A, dtypes.Float64), graph.ConvertDType(B, dtypes.Float64) //
-	return graph.DotGeneral(B64, []int{2, 4}, []int{0}, A64, []int{1, 2}, []int{0})          // [N, K, K]
+	x := graph.ConvertDType(kernelRows(t, d), dtypes.Float64)                     // [N, T, Din]
+	A := graph.DotGeneral(x, []int{2}, []int{0}, x, []int{2}, []int{0})           // [N, T, T]
+	dl := graph.ConvertDType(graph.Reshape(d, K, N, T, Dout), dtypes.Float64)     // [K, N, T, D]
+	E := graph.DotGeneral(A, []int{2}, []int{0}, dl, []int{2}, []int{1})          // [N, T, K, D]
+	G := graph.DotGeneral(dl, []int{2, 3}, []int{1}, E, []int{1, 3}, []int{0})    // [N, K, K]
+	return graph.MulScalar(graph.Add(G, graph.TransposeAllDims(G, 0, 2, 1)), 0.5) //
 }
 
 // kernelRows returns the rows [N, T, Din] whose outer products with the output signal give a conv or

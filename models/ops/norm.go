@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"os"
 	"sync"
 
 	"github.com/gomlx/compute/shapes"
@@ -63,11 +64,16 @@ func BatchNorm(scope *model.Scope, x *Node) *Node {
 	}
 
 	// Training: batch statistics (differentiated through), then update the moving averages.
-	mean := ReduceMean(x, reduceAxes...)
-	xc := Sub(x, Reshape(mean, bdims...))
-	variance := ReduceMean(Square(xc), reduceAxes...)
-	a := Div(gammaN, Sqrt(AddScalar(variance, BatchNormEpsilon)))
-	y := Add(Mul(xc, Reshape(a, bdims...)), Reshape(betaN, bdims...))
+	var mean, variance, y *Node
+	if bnAutodiff() {
+		mean = ReduceMean(x, reduceAxes...)
+		xc := Sub(x, Reshape(mean, bdims...))
+		variance = ReduceMean(Square(xc), reduceAxes...)
+		a := Div(gammaN, Sqrt(AddScalar(variance, BatchNormEpsilon)))
+		y = Add(Mul(xc, Reshape(a, bdims...)), Reshape(betaN, bdims...))
+	} else {
+		mean, variance, y = batchNormTrainFused(x, gammaN, betaN, bdims, reduceAxes, n)
+	}
 
 	bessel := 1.0
 	if n > 1 {
@@ -122,4 +128,60 @@ func bnStatsList(g *Graph) *[]BNStats {
 	bnStatsMu.Lock()
 	defer bnStatsMu.Unlock()
 	return bnStats[g]
+}
+
+// bnAutodiff reports whether training-mode batch norm is left to GoMLX's autodiff
+// (FISENS_BN_VJP=autodiff, for A/B timings) instead of the fused gradient of batchNormTrainFused.
+func bnAutodiff() bool { return os.Getenv("FISENS_BN_VJP") == "autodiff" }
+
+// bnFusedFromV makes the fused gradient use the form in v = δ·a (the fallback when δ was not caught),
+// for tests.
+var bnFusedFromV bool
+
+// batchNormTrainFused computes training-mode batch norm y = (x − μ)·γ/√(σ²+ε) + β with the same ops
+// (and so the same values) as the autodiff form, but gives x the textbook fused gradient
+//
+//	dx = a·(δ − Σδ/M − (x − μ)·Σδ·(x − μ)/(M·(σ²+ε))),  a = γ/√(σ²+ε),  M = n
+//
+// instead of GoMLX's differentiation through μ and σ², which emits three channel reductions over
+// the big tensor (the last depending on the second) where these two suffice. The two sums are the
+// ones the γ and β gradients (dβ = Σδ, dγ = Σδ·(x − μ)/√(σ²+ε)) already need, written the same way
+// so that the backend's common-subexpression elimination shares them. The statistics are
+// StopGradient'ed (their gradient is inside dx); δ, the gradient arriving at y, is caught by an
+// identity with a custom gradient on y, which autodiff always reaches before x's (it is built later).
+func batchNormTrainFused(x, gammaN, betaN *Node, bdims, reduceAxes []int, n int) (mean, variance, y *Node) {
+	mean = StopGradient(ReduceMean(x, reduceAxes...))
+	var delta *Node // δ of the gradient being built, set by y's custom gradient
+	xc0 := Sub(x, Reshape(mean, bdims...))
+	variance = StopGradient(ReduceMean(Square(xc0), reduceAxes...))
+	inv2 := Inverse(AddScalar(variance, BatchNormEpsilon)) // 1/(σ²+ε)
+	var xc *Node
+	xI := IdentityWithCustomGradient(x, func(_, v *Node) *Node {
+		// v = δ·a, the gradient of x through xc only (the statistics are constants here).
+		fm := 1 / float64(n)
+		if delta != nil && !bnFusedFromV && delta.Graph() == v.Graph() && delta.Shape().Equal(v.Shape()) {
+			d := delta
+			delta = nil
+			a := Div(gammaN, Sqrt(AddScalar(variance, BatchNormEpsilon)))
+			sd := ReduceSum(d, reduceAxes...)
+			sdx := ReduceSum(Mul(d, xc), reduceAxes...)
+			// dx = a·δ − a·Σδ/M − xc·a·Σδxc/(M(σ²+ε))
+			k0 := MulScalar(Mul(a, sd), fm)
+			k1 := MulScalar(Mul(Mul(a, inv2), sdx), fm)
+			return Sub(Sub(Mul(d, Reshape(a, bdims...)), Reshape(k0, bdims...)), Mul(xc, Reshape(k1, bdims...)))
+		}
+		sv := ReduceSum(v, reduceAxes...)
+		svx := ReduceSum(Mul(v, xc), reduceAxes...)
+		k0 := MulScalar(sv, fm)
+		k1 := MulScalar(Mul(inv2, svx), fm)
+		return Sub(Sub(v, Reshape(k0, bdims...)), Mul(xc, Reshape(k1, bdims...)))
+	})
+	xc = Sub(xI, Reshape(mean, bdims...))
+	a := Div(gammaN, Sqrt(AddScalar(variance, BatchNormEpsilon)))
+	y = Add(Mul(xc, Reshape(a, bdims...)), Reshape(betaN, bdims...))
+	y = IdentityWithCustomGradient(y, func(_, v *Node) *Node {
+		delta = v
+		return v
+	})
+	return mean, variance, y
 }
