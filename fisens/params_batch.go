@@ -537,11 +537,12 @@ func kernelShape(t ops.Tap, d *graph.Node) (T, Din, Dout int) {
 
 // useGhost reports whether a kernel's Gram is cheaper from ghostGram than from its per-example
 // gradients. Per example, the per-example gradient costs K·T·Din·Dout float32 multiply-adds and its
-// Gram K²·Din·Dout float64 ones, against T²·Din + K·T²·Dout + K²·T·Dout float64 ones for ghostGram;
-// a float64 one counts as ghostF64Cost float32 ones (XLA's float64 GEMMs of these shapes ran 2.5–4.5×
-// slower than float32 ones here). So ghostGram wins where a layer has few output positions T
-// against its inputs per position Din: on the small ResNet the last stage's convolutions (4 × 4
-// positions), the 3×3 convolution of the stage before (7 × 7) and the dense layer.
+// Gram K²·Din·Dout float64 ones, against T²·Din + K·T²·Dout float32 ones and K²·T·Dout float64 ones
+// for ghostGram; a float64 one counts as ghostF64Cost float32 ones (XLA's float64 GEMMs of these
+// shapes ran 2.5–4.5× slower than float32 ones here). So ghostGram wins where a layer has few
+// output positions T against its inputs per position Din: on the small ResNet every convolution
+// of the two stride-2 stages (7 × 7 and 4 × 4 positions) and the dense layer; the stem and the
+// 14 × 14 stage keep the per-example gradients.
 func useGhost(mode string, t ops.Tap, d *graph.Node) bool {
 	switch mode {
 	case "off":
@@ -553,7 +554,7 @@ func useGhost(mode string, t ops.Tap, d *graph.Node) bool {
 	T, Din, Dout := kernelShape(t, d)
 	w := ghostF64Cost
 	direct := K*T*Din*Dout + w*K*K*Din*Dout
-	ghost := w * (T*T*Din + K*T*T*Dout + K*K*T*Dout)
+	ghost := T*T*Din + K*T*T*Dout + w*K*K*T*Dout
 	return ghost < direct
 }
 
@@ -567,21 +568,25 @@ const ghostF64Cost = 4
 //
 //	G_kl = Σ_{p,q} (x_p·x_q) (δ_{k,p}·δ_{l,q}) = Σ_p δ_{k,p} · E_{l,p},   E_{l,p} = Σ_q A_pq δ_{l,q},
 //
-// with A = the T × T Gram of the patches. All of it is float64 (products of the float32 inputs are
-// exact): unlike J Jᵀ of rounded gradients, this bilinear form is not positive semidefinite by
-// construction, so its rounding errors enter the eigenvalues to first order, and FI's rank threshold
-// (DefaultRelTol = 1e-13 of the largest pivot) needs them near float64's 1e-16, not float32's 1e-7
-// (a float32 A or E turned rank-4 Grams of the test net into rank 5). The result is symmetrised.
+// with A = the T × T Gram of the patches. A and E are float32 (sums over a patch and over the
+// positions, like the per-example gradients' own sums), the last contraction is float64, and the
+// result is symmetrised. The symmetrisation matters: the solver reads one triangle of Q = W M Wᵀ,
+// and an asymmetric M (float32 rounding makes G_kl ≠ G_lk at 1e-7) loses Q's exact null vector √π —
+// rank 5 of K = 5 in the test net. Symmetrised, the rounding is a symmetric S with vᵀδ = 0 ⇒ vᵀSv = 0
+// for every exact null direction v of the output signal, so null eigenvalues move only at second
+// order (as for J Jᵀ of rounded gradients) and the 1e-13 rank threshold keeps the per-example ranks
+// (TestParamFIBatchGhostGrams checks rank, FI and every Gram entry against the per-example path).
 func ghostGram(t ops.Tap, d *graph.Node) *graph.Node {
 	dd := d.Shape().Dimensions
 	K, N := dd[0], dd[1]
 	T, _, Dout := kernelShape(t, d)
-	x := graph.ConvertDType(kernelRows(t, d), dtypes.Float64)                     // [N, T, Din]
-	A := graph.DotGeneral(x, []int{2}, []int{0}, x, []int{2}, []int{0})           // [N, T, T]
-	dl := graph.ConvertDType(graph.Reshape(d, K, N, T, Dout), dtypes.Float64)     // [K, N, T, D]
-	E := graph.DotGeneral(A, []int{2}, []int{0}, dl, []int{2}, []int{1})          // [N, T, K, D]
-	G := graph.DotGeneral(dl, []int{2, 3}, []int{1}, E, []int{1, 3}, []int{0})    // [N, K, K]
-	return graph.MulScalar(graph.Add(G, graph.TransposeAllDims(G, 0, 2, 1)), 0.5) //
+	x := kernelRows(t, d)                                                // [N, T, Din]
+	A := graph.DotGeneral(x, []int{2}, []int{0}, x, []int{2}, []int{0})  // [N, T, T]
+	dl := graph.Reshape(d, K, N, T, Dout)                                // [K, N, T, D]
+	E := graph.DotGeneral(A, []int{2}, []int{0}, dl, []int{2}, []int{1}) // [N, T, K, D]
+	d64, E64 := graph.ConvertDType(dl, dtypes.Float64), graph.ConvertDType(E, dtypes.Float64)
+	G := graph.DotGeneral(d64, []int{2, 3}, []int{1}, E64, []int{1, 3}, []int{0}) // [N, K, K]
+	return graph.MulScalar(graph.Add(G, graph.TransposeAllDims(G, 0, 2, 1)), 0.5)
 }
 
 // kernelRows returns the rows [N, T, Din] whose outer products with the output signal give a conv or

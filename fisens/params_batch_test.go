@@ -317,7 +317,7 @@ func checkGhostGrams(t *testing.T, be compute.Backend) {
 				}
 				for n := range got {
 					// Same rank and FI: the ghost Grams' rounding must stay far below the rank
-					// threshold (a float32 ghost Gram turned rank-4 layers into rank 5 here).
+					// threshold (unsymmetrised, they turned rank-4 layers into rank 5 here).
 					for i, r := range want[n].PerGroup {
 						if gr := got[n].PerGroup[i]; gr.Rank != r.Rank || math.Abs(gr.FI-r.FI) > 1e-4*math.Abs(r.FI)+1e-12 {
 							t.Errorf("%dx%d %s/%s example %d %s: rank %d FI %.9g batched, rank %d FI %.9g per example",
