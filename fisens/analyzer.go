@@ -250,6 +250,9 @@ func call(e *model.Exec, args ...any) (out []*tensors.Tensor, err error) {
 	}()
 	res, err := e.Call(args...)
 	if err != nil {
+		if strings.Contains(err.Error(), "has been finalized") { // GoMLX's error for a finalized Exec
+			return nil, fmt.Errorf("fisens: analyzer %w (Analyzer.Close freed this graph; create a new one with NewAnalyzer): %v", ErrClosed, err)
+		}
 		return nil, err
 	}
 	defer func() {

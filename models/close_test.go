@@ -34,6 +34,9 @@ func TestCloseRefusesUse(t *testing.T) {
 	if _, err := an.InputFI(tBatch(2), fisens.Additive, fisens.Options{}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := an.ParamFIBatch(tBatch(2), fisens.ParamOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	if err := an.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -48,6 +51,8 @@ func TestCloseRefusesUse(t *testing.T) {
 		"Logits":  func() error { _, err := an.Logits(tBatch(1)); return err },
 		// Never compiled before Close: the lazily built graph must not come back to life.
 		"ParamFI": func() error { _, err := an.ParamFI(tBatch(1), fisens.ParamOptions{}); return err },
+		// Compiled before Close (the finalized graph is still cached).
+		"ParamFIBatch": func() error { _, err := an.ParamFIBatch(tBatch(2), fisens.ParamOptions{}); return err },
 		"Cook": func() error {
 			_, err := an.Cook(tBatch(1), fisens.Perturbation{InputCols: []int{3, 4}}, fisens.Options{})
 			return err
