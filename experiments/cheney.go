@@ -420,6 +420,7 @@ func runCheneyModel(ctx context.Context, c Common, b compute.Backend, cfg Cheney
 	if err != nil {
 		return nil, err
 	}
+	defer work.Close()
 	t0 := time.Now()
 	cm.Base1, cm.Base5, err = cheneyEvaluate(b, work, test, labels, cfg.EvalBatch)
 	if err != nil {
@@ -589,6 +590,7 @@ func cheneyFI(ctx context.Context, c Common, b compute.Backend, m *models.Model,
 	if err != nil {
 		return err
 	}
+	defer an.Close()
 	scale, err := m.InputScale()
 	if err != nil {
 		return err

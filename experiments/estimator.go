@@ -690,6 +690,7 @@ func estLocalConditions(b compute.Backend, m *models.Model, batch fisens.Batch) 
 	if err != nil {
 		return nil, err
 	}
+	defer an.Close()
 	out := make([]float64, 0, batch.N())
 	per := len(batch.X) / batch.N()
 	const chunk = 100

@@ -419,6 +419,7 @@ func RunSetup0(ctx context.Context, c Common, cfg Setup0Config) (*Setup0Result, 
 		if err != nil {
 			return nil, fmt.Errorf("setup0: %w", err)
 		}
+		defer m.Close() // the fine-tuned copy is this experiment's own
 		sm := Setup0Model{Ref: ref, Name: names[i], Classes: m.NumClasses(), FineTuneDir: filepath.Join(dir, "finetune", names[i])}
 		sm.FineTune, err = fineTuneSetup0(ctx, c, gb, m, &sm, ftTrain, ftValid, trOut, vaOut, cfg, dataset, splitSeed)
 		if err != nil {
@@ -615,6 +616,7 @@ func scoreSetup0(ctx context.Context, c Common, b compute.Backend, m *models.Mod
 		if err != nil {
 			return nil, false, err
 		}
+		defer an.Close()
 		h, w, ch := pool.Dims()
 		exact := fisens.Options{Objective: fisens.LogProbTrue}
 		authors := fisens.Options{Objective: fisens.LogProbTrue, Convention: fisens.Authors, Eps: cfg.AuthorsEps}

@@ -194,12 +194,14 @@ func runSetup2Model(ctx context.Context, c Common, cfg Setup2Config, ref, name, 
 		if m, err = m.Clone(); err != nil {
 			return nil, err
 		}
+		defer m.Close()
 		if err := m.UseBackend(gb); err != nil {
 			return nil, err
 		}
 		if an, err = fisens.NewAnalyzer(gb, m); err != nil {
 			return nil, err
 		}
+		defer an.Close()
 	}
 	train, err := lm.Set(datasets.SplitTrain, dataOptions(c, cfg.DataDir)...)
 	if err != nil {

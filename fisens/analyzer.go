@@ -1,6 +1,7 @@
 package fisens
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -31,7 +32,8 @@ func (f Form) String() string {
 }
 
 // Analyzer computes sensitivity measures of one classifier on one backend. It compiles each graph
-// once per input shape and is safe for use by one goroutine at a time.
+// once per input shape and is safe for use by one goroutine at a time. Close frees its compiled
+// graphs when it is no longer needed.
 type Analyzer struct {
 	backend compute.Backend
 	clf     Classifier
@@ -40,6 +42,96 @@ type Analyzer struct {
 	logitsFn  *model.Exec
 	inputJac  *model.Exec
 	paramExec map[string]*paramExec
+	tracked   []*model.Exec // other long-lived graphs of this analyzer (ChannelScaler), finalized by Close
+	closed    bool
+}
+
+// ErrClosed is wrapped by the error of every use of an Analyzer after Close.
+var ErrClosed = errors.New("closed")
+
+// Close frees the analyzer's compiled graphs (every input shape of every measure it has run). On
+// ONNX Runtime each is a session that lives until it is finalized — the garbage collector does not
+// free it —, so a process that analyses many models one after the other should close each analyzer
+// when done (and the model too: models.Model.Close). The classifier itself is not closed: the
+// analyzer does not own it.
+//
+// Close is idempotent and safe on a nil Analyzer. Afterwards every measure (Logits, InputJacobian,
+// InputFI, ParamFI, ParamFIBatch, Cook, ChannelScaler) fails with an error wrapping ErrClosed.
+func (a *Analyzer) Close() error {
+	if a == nil {
+		return nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return nil
+	}
+	a.closed = true
+	// Graphs built from now on (a measure that compiles lazily) fail at their first call.
+	a.clf = closedClassifier{a.clf}
+	// The finalized executors stay in place: calling one returns an error instead of compiling again.
+	for _, e := range []*model.Exec{a.logitsFn, a.inputJac} {
+		if e != nil {
+			e.Finalize()
+		}
+	}
+	for _, pe := range a.paramExec {
+		if pe != nil && pe.exec != nil {
+			pe.exec.Finalize()
+		}
+	}
+	for _, e := range a.tracked {
+		e.Finalize()
+	}
+	a.tracked = nil
+	return nil
+}
+
+// Closed reports whether Close was called.
+func (a *Analyzer) Closed() bool {
+	if a == nil {
+		return false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.closed
+}
+
+// track registers a long-lived graph of a measure (kept outside the analyzer) for Close. It returns
+// an error wrapping ErrClosed if the analyzer is closed.
+func (a *Analyzer) track(e *model.Exec) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		e.Finalize()
+		return a.closedErr()
+	}
+	a.tracked = append(a.tracked, e)
+	return nil
+}
+
+// checkOpen returns an error wrapping ErrClosed if the analyzer is closed, or the classifier's error
+// if it was closed (a classifier with a Closed method, e.g. models.Model); the caller holds a.mu.
+func (a *Analyzer) checkOpen() error {
+	if a.closed {
+		return a.closedErr()
+	}
+	if c, ok := a.clf.(interface{ Closed() bool }); ok && c.Closed() {
+		return fmt.Errorf("fisens: the analyzed classifier was %w (e.g. by models.Model.Close): load it again and create a new Analyzer", ErrClosed)
+	}
+	return nil
+}
+
+func (a *Analyzer) closedErr() error {
+	return fmt.Errorf("fisens: analyzer %w (Analyzer.Close was called; create a new one with NewAnalyzer)", ErrClosed)
+}
+
+// closedClassifier stands for the classifier of a closed Analyzer: building its logits panics with
+// ErrClosed (turned into the error of the call by call).
+type closedClassifier struct{ Classifier }
+
+func (c closedClassifier) Logits(*model.Scope, *graph.Node) *graph.Node {
+	panic(fmt.Errorf("fisens: analyzer %w (Analyzer.Close was called; create a new one with NewAnalyzer)", ErrClosed))
 }
 
 // NewAnalyzer returns an Analyzer for clf on backend b.
@@ -60,7 +152,12 @@ func NewAnalyzer(b compute.Backend, clf Classifier) (*Analyzer, error) {
 func (a *Analyzer) Backend() compute.Backend { return a.backend }
 
 // Classifier returns the analysed classifier.
-func (a *Analyzer) Classifier() Classifier { return a.clf }
+func (a *Analyzer) Classifier() Classifier {
+	if c, ok := a.clf.(closedClassifier); ok {
+		return c.Classifier
+	}
+	return a.clf
+}
 
 // Batch is a batch of inputs: X is row-major with shape Shape = [N, ...per-example dims].
 type Batch struct {
@@ -125,17 +222,51 @@ func (b Batch) label(i int) int {
 	return b.Labels[i]
 }
 
-// call runs an Exec and converts GoMLX panics into errors.
+// call runs an Exec and converts GoMLX panics into errors. It consumes its arguments (tensor
+// arguments are finalized: pass tensors made for the call) and returns host copies of the outputs,
+// so that no buffer of the call stays on the backend. GoMLX frees a tensor's buffer only when the
+// tensor is finalized (no garbage-collector cleanup; on ONNX Runtime an input is moved into a
+// buffer ONNX Runtime owns), so each call leaked its input and outputs until this (three buffers per
+// InputJacobian batch, the Jacobian's K·N·P floats among them).
 func call(e *model.Exec, args ...any) (out []*tensors.Tensor, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("fisens: graph execution failed: %v", r)
+			if e, ok := r.(error); ok {
+				err = fmt.Errorf("fisens: graph execution failed: %w", e)
+			} else {
+				err = fmt.Errorf("fisens: graph execution failed: %v", r)
+			}
 		}
 	}()
 	if args, err = hostargs.Wrap(args); err != nil {
 		return nil, fmt.Errorf("fisens: %w", err)
 	}
-	return e.Call(args...)
+	defer func() {
+		for _, a := range args {
+			if t, ok := a.(*tensors.Tensor); ok {
+				_ = t.FinalizeAll()
+			}
+		}
+	}()
+	res, err := e.Call(args...)
+	if err != nil {
+		if strings.Contains(err.Error(), "has been finalized") { // GoMLX's error for a finalized Exec
+			return nil, fmt.Errorf("fisens: analyzer %w (Analyzer.Close freed this graph; create a new one with NewAnalyzer): %v", ErrClosed, err)
+		}
+		return nil, err
+	}
+	defer func() {
+		for _, t := range res {
+			_ = t.FinalizeAll()
+		}
+	}()
+	out = make([]*tensors.Tensor, len(res))
+	for i, t := range res {
+		if out[i], err = t.LocalClone(); err != nil {
+			return nil, fmt.Errorf("fisens: reading output %d: %w", i, err)
+		}
+	}
+	return out, nil
 }
 
 func flat32(t *tensors.Tensor) []float32 { return tensors.MustCopyFlatData[float32](t) }
@@ -156,6 +287,10 @@ func (a *Analyzer) Logits(b Batch) ([]float32, error) {
 		return nil, fmt.Errorf("fisens: %w", err)
 	}
 	a.mu.Lock()
+	if err := a.checkOpen(); err != nil {
+		a.mu.Unlock()
+		return nil, err
+	}
 	if a.logitsFn == nil {
 		e, err := model.NewExec(a.backend, a.clf.Store(), func(scope *model.Scope, x *graph.Node) *graph.Node {
 			return a.clf.Logits(scope, x)
@@ -258,6 +393,10 @@ func (a *Analyzer) InputJacobian(b Batch) (*InputJacobian, error) {
 		return nil, fmt.Errorf("fisens: %w", err)
 	}
 	a.mu.Lock()
+	if err := a.checkOpen(); err != nil {
+		a.mu.Unlock()
+		return nil, err
+	}
 	if a.inputJac == nil {
 		e, err := model.NewExec(a.backend, a.clf.Store(), func(scope *model.Scope, x *graph.Node) (*graph.Node, *graph.Node) {
 			logits := a.clf.Logits(scope, x)

@@ -183,6 +183,7 @@ func (a *Analyzer) Cook(b Batch, pert Perturbation, opt Options) (*CookResult, e
 	if err != nil {
 		return nil, err
 	}
+	defer e.Finalize() // compiled for this perturbation only
 	out, err := call(e, tensors.FromFlatDataAndDimensions(b.X, b.Shape...), omega0, gc)
 	if err != nil {
 		return nil, err

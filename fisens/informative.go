@@ -179,6 +179,9 @@ func NewChannelScaler(a *Analyzer, layer string) (*ChannelScaler, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := a.track(e); err != nil { // freed by Analyzer.Close
+		return nil, err
+	}
 	return &ChannelScaler{a: a, Layer: l, Channels: C, exec: e}, nil
 }
 

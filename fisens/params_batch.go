@@ -536,11 +536,13 @@ func kernelShape(t ops.Tap, d *graph.Node) (T, Din, Dout int) {
 }
 
 // useGhost reports whether a kernel's Gram is cheaper from ghostGram than from its per-example
-// gradients: per example, the per-example gradient costs K·T·Din·Dout float32 multiply-adds and its
-// Gram K²·Din·Dout float64 ones (counted twice: XLA's float64 GEMM ran at about a tenth of its float32
-// rate, measured on this graph), against T²·Din + K²·T²·Dout float32 ones for ghostGram (its float64
-// part, K²·T², is negligible). On the small ResNet it picks the stride-2 stages' 3×3 convolutions,
-// every convolution of the last stage (4 × 4 positions) and the dense layer.
+// gradients. Per example, the per-example gradient costs K·T·Din·Dout float32 multiply-adds and its
+// Gram K²·Din·Dout float64 ones, against T²·Din + K·T²·Dout float32 ones and K²·T·Dout float64 ones
+// for ghostGram; a float64 one counts as ghostF64Cost float32 ones (XLA's float64 GEMMs of these
+// shapes ran 2.5–4.5× slower than float32 ones here). So ghostGram wins where a layer has few
+// output positions T against its inputs per position Din: on the small ResNet every convolution
+// of the two stride-2 stages (7 × 7 and 4 × 4 positions) and the dense layer; the stem and the
+// 14 × 14 stage keep the per-example gradients.
 func useGhost(mode string, t ops.Tap, d *graph.Node) bool {
 	switch mode {
 	case "off":
@@ -550,30 +552,41 @@ func useGhost(mode string, t ops.Tap, d *graph.Node) bool {
 	}
 	K := d.Shape().Dimensions[0]
 	T, Din, Dout := kernelShape(t, d)
-	direct := K*T*Din*Dout + 2*K*K*Din*Dout
-	ghost := T*T*Din + K*K*T*T*Dout
+	w := ghostF64Cost
+	direct := K*T*Din*Dout + w*K*K*Din*Dout
+	ghost := T*T*Din + K*T*T*Dout + w*K*K*T*Dout
 	return ghost < direct
 }
+
+// ghostF64Cost is the cost of a float64 multiply-add in units of float32 ones for useGhost.
+const ghostF64Cost = 4
 
 // ghostGram returns the per-example Grams [N, K, K] (float64) of a conv or dense kernel's gradient
 // without forming the gradients ("ghost norm"): the kernel gradient of class k at example n is
 // Σ_p x_p ⊗ δ_{k,p} over the output positions p (x_p: the input patch that position p reads, δ_{k,p}:
 // the output signal there), so its Gram is
 //
-//	G_kl = Σ_{p,q} (x_p·x_q) (δ_{k,p}·δ_{l,q}),
+//	G_kl = Σ_{p,q} (x_p·x_q) (δ_{k,p}·δ_{l,q}) = Σ_p δ_{k,p} · E_{l,p},   E_{l,p} = Σ_q A_pq δ_{l,q},
 //
-// a T × T Gram of the patches and a KT × KT Gram of the output signal (float32 products, as the
-// per-example gradients' own), contracted in float64.
+// with A = the T × T Gram of the patches. A and E are float32 (sums over a patch and over the
+// positions, like the per-example gradients' own sums), the last contraction is float64, and the
+// result is symmetrised. The symmetrisation matters: the solver reads one triangle of Q = W M Wᵀ,
+// and an asymmetric M (float32 rounding makes G_kl ≠ G_lk at 1e-7) loses Q's exact null vector √π —
+// rank 5 of K = 5 in the test net. Symmetrised, the rounding is a symmetric S with vᵀδ = 0 ⇒ vᵀSv = 0
+// for every exact null direction v of the output signal, so null eigenvalues move only at second
+// order (as for J Jᵀ of rounded gradients) and the 1e-13 rank threshold keeps the per-example ranks
+// (TestParamFIBatchGhostGrams checks rank, FI and every Gram entry against the per-example path).
 func ghostGram(t ops.Tap, d *graph.Node) *graph.Node {
 	dd := d.Shape().Dimensions
 	K, N := dd[0], dd[1]
 	T, _, Dout := kernelShape(t, d)
-	x := kernelRows(t, d)                                                                    // [N, T, Din]
-	A := graph.DotGeneral(x, []int{2}, []int{0}, x, []int{2}, []int{0})                      // [N, T, T]
-	dl := graph.Reshape(d, K, N, T, Dout)                                                    // [K, N, T, D]
-	B := graph.DotGeneral(dl, []int{3}, []int{1}, dl, []int{3}, []int{1})                    // [N, K, T, K, T]
-	A64, B64 := graph.ConvertDType(A, dtypes.Float64), graph.ConvertDType(B, dtypes.Float64) //
-	return graph.DotGeneral(B64, []int{2, 4}, []int{0}, A64, []int{1, 2}, []int{0})          // [N, K, K]
+	x := kernelRows(t, d)                                                // [N, T, Din]
+	A := graph.DotGeneral(x, []int{2}, []int{0}, x, []int{2}, []int{0})  // [N, T, T]
+	dl := graph.Reshape(d, K, N, T, Dout)                                // [K, N, T, D]
+	E := graph.DotGeneral(A, []int{2}, []int{0}, dl, []int{2}, []int{1}) // [N, T, K, D]
+	d64, E64 := graph.ConvertDType(dl, dtypes.Float64), graph.ConvertDType(E, dtypes.Float64)
+	G := graph.DotGeneral(d64, []int{2, 3}, []int{1}, E64, []int{1, 3}, []int{0}) // [N, K, K]
+	return graph.MulScalar(graph.Add(G, graph.TransposeAllDims(G, 0, 2, 1)), 0.5)
 }
 
 // kernelRows returns the rows [N, T, Din] whose outer products with the output signal give a conv or

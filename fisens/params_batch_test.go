@@ -272,9 +272,15 @@ func TestParamFIBatchGhostGrams(t *testing.T) { checkGhostGrams(t, testBackend(t
 // checkGhostGrams is TestParamFIBatchGhostGrams on backend be (onnx_test.go and xla_test.go call it
 // for ONNX Runtime and XLA).
 func checkGhostGrams(t *testing.T, be compute.Backend) {
-	const K, N = 5, 3
-	for _, hw := range []int{8, 7} {
-		batch := randomBatch(uint64(41+hw), N, hw, hw, 2, K)
+	const K = 5
+	// The 7 × 7 batch is TestParamFIBatchMatchesPerExample's, where /conv3's Gram has rank 4 < K
+	// (few active ReLUs): rounding must not add a fifth direction above the rank threshold.
+	for _, c := range []struct {
+		hw, N int
+		seed  uint64
+	}{{8, 3, 49}, {7, 4, 21}} {
+		hw, N := c.hw, c.N
+		batch := randomBatch(c.seed, N, hw, hw, 2, K)
 		opt := ParamOptions{Group: ByVariable, WithInput: true}
 		var want []*ParamResult
 		for _, grams := range []string{"go", "graph"} {
@@ -310,6 +316,14 @@ func checkGhostGrams(t *testing.T, be compute.Backend) {
 					t.Errorf("%dx%d %s/%s: %d kernels took ghostGram, want %d", hw, hw, grams, ghost, nGhost, wantGhost)
 				}
 				for n := range got {
+					// Same rank and FI: the ghost Grams' rounding must stay far below the rank
+					// threshold (unsymmetrised, they turned rank-4 layers into rank 5 here).
+					for i, r := range want[n].PerGroup {
+						if gr := got[n].PerGroup[i]; gr.Rank != r.Rank || math.Abs(gr.FI-r.FI) > 1e-4*math.Abs(r.FI)+1e-12 {
+							t.Errorf("%dx%d %s/%s example %d %s: rank %d FI %.9g batched, rank %d FI %.9g per example",
+								hw, hw, grams, ghost, n, want[n].Groups[i].Name, gr.Rank, gr.FI, r.Rank, r.FI)
+						}
+					}
 					g, w := got[n].grams, want[n].grams
 					if len(g) != len(w) {
 						t.Fatalf("%d Gram entries batched, %d per example", len(g), len(w))

@@ -244,6 +244,7 @@ func TestPaperModelsOnONNX(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			defer m.Close() // frees the paper model's buffers before the next one
 			x := randomImages(5, cfg, 2)
 			labels := []int32{1, 2}
 			size := cfg.Height * cfg.Width * cfg.Channels
@@ -254,6 +255,7 @@ func TestPaperModelsOnONNX(t *testing.T) {
 				t.Fatalf("logits %d values, input gradient %d values", len(lo), len(gro))
 			}
 			mg, _ := New(cfg)
+			defer mg.Close()
 			copyVariables(t, m, mg, x)
 			lg, grg := inferenceGradient(t, gb, mg, x, labels)
 			if d := relDiff(lg, lo); d > 1e-4 {

@@ -124,6 +124,9 @@ func (m *Model) variableSpecs() ([]varSpec, error) {
 // state) to dir, creating it if needed and replacing a model saved there before. The write goes to
 // a temporary sibling directory first, so an interruption never leaves a half-written model.
 func (m *Model) Save(dir string) error {
+	if err := m.checkOpen(); err != nil {
+		return err
+	}
 	if m.cfg.ONNX != nil {
 		return fmt.Errorf("models: saving to %s: the model comes from the ONNX file %s, which is its saved form (fisens does not write ONNX)", dir, m.cfg.ONNX.File)
 	}
@@ -235,6 +238,9 @@ func Load(ref string) (*Model, error) {
 // LoadWeights replaces the model's variable values with those of a saved model (same reference forms
 // as Load). The saved model must have the same architecture, input shape and number of classes.
 func (m *Model) LoadWeights(ref string) error {
+	if err := m.checkOpen(); err != nil {
+		return err
+	}
 	if m.cfg.ONNX != nil || IsONNXRef(ref) {
 		return fmt.Errorf("models: LoadWeights: ONNX models are loaded whole with Load/LoadONNX (%s)", ref)
 	}
@@ -274,6 +280,9 @@ func sameNetwork(got, want Config) error {
 // Clone returns a deep copy of the model: same configuration, independent copies of every variable
 // value (perturbing the clone's weights leaves the original untouched).
 func (m *Model) Clone() (*Model, error) {
+	if err := m.checkOpen(); err != nil {
+		return nil, err
+	}
 	var st *model.Store
 	err := catch(func() error {
 		var err error

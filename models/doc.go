@@ -79,6 +79,24 @@
 // --json prints fractions and example counts as JSON, --list lists the zoo with its recorded
 // accuracies.
 //
+// # Freeing a model (Close)
+//
+// A model holds, per backend, its compiled inference graphs and its variables' device buffers.
+// GoMLX frees neither when the garbage collector collects the model; on ONNX Runtime every compiled
+// graph is a session that lives until the process ends. A program that loads models one after the
+// other calls Model.Close (and fisens.Analyzer.Close on their analyzers) when done with each:
+//
+//	m, err := models.Load(ref)
+//	...
+//	defer m.Close()
+//	an, err := fisens.NewAnalyzer(b, m)
+//	...
+//	defer an.Close()
+//
+// Close is idempotent; every later use of the model is an error wrapping ErrClosed. Clones are
+// independent models: close each. experiments.ReleaseModels closes the models the experiments
+// cached; `fisens reproduce` calls it after each experiment.
+//
 // # Your own model: ONNX (LoadONNX)
 //
 // Load("path/model.onnx") (and every --model flag) loads an image classifier exported to ONNX by

@@ -72,6 +72,9 @@ func (m *Model) CheckData(s *datasets.Set) error {
 // buffers to another. Predict and Train call it; call it yourself before running the model's
 // variables in your own graphs on a backend other than the one that last ran them.
 func (m *Model) UseBackend(b compute.Backend) error {
+	if err := m.checkOpen(); err != nil {
+		return err
+	}
 	return catch(func() error {
 		for v := range m.store.IterVariables() {
 			if !v.HasValue() {
@@ -98,6 +101,9 @@ func (m *Model) UseBackend(b compute.Backend) error {
 // inferenceExec returns the model's inference executor for backend b (created once).
 func (m *Model) inferenceExec(b compute.Backend) (*model.Exec, error) {
 	// The caller holds m.inference.mu.
+	if err := m.checkOpen(); err != nil {
+		return nil, err
+	}
 	if e, ok := m.inference.execs[b]; ok {
 		return e, nil
 	}
@@ -175,6 +181,8 @@ func Predict(b compute.Backend, m *Model, s *datasets.Set, batch int, opts ...Ev
 		}
 		err = catch(func() error {
 			in := tensors.FromFlatDataAndDimensions(x, batch, h, w, c)
+			// Free the input's buffer too (no garbage-collector cleanup; on ONNX Runtime it leaked per batch).
+			defer in.FinalizeAll()
 			out, err := exec.Call(in)
 			if err != nil {
 				return err

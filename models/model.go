@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
@@ -61,6 +62,7 @@ type Model struct {
 	build Builder
 
 	inference inferenceCache // compiled inference executors (eval.go)
+	closed    atomic.Bool    // set by Close (close.go)
 }
 
 // New returns an uninitialised model of a registered architecture (variables are created and
@@ -95,6 +97,11 @@ func (m *Model) NumClasses() int { return m.cfg.Classes }
 func (m *Model) InputDims() (h, w, c int) { return m.cfg.Height, m.cfg.Width, m.cfg.Channels }
 
 // Logits builds the logits [B, K] for x [B, H, W, C]; it honours scope.IsTraining(g).
+// Building the graph of a closed model panics with an error wrapping ErrClosed (GoMLX and fisens
+// turn it into the error of the call that builds the graph).
 func (m *Model) Logits(scope *model.Scope, x *graph.Node) *graph.Node {
+	if err := m.checkOpen(); err != nil {
+		panic(err)
+	}
 	return m.build(m.cfg, scope, x)
 }

@@ -83,6 +83,12 @@ func runReproduce(args []string) error {
 		c.Logf("== %s: %s (%s), %s scale", e.Name, e.Title, e.Paper, sc)
 		t := time.Now()
 		r, err := e.Run(ctx, c)
+		// Free the experiment's models, their compiled graphs and device buffers before the next one
+		// (nothing else frees them on ONNX Runtime: a process running every paper-scale experiment
+		// grew to 19–22 GB).
+		if rerr := experiments.ReleaseModels(); rerr != nil {
+			c.Logf("!! %s: releasing its models: %v", e.Name, rerr)
+		}
 		if err != nil {
 			if datasets.IsNotFound(err) {
 				// Missing data fails every later experiment the same way: stop here.

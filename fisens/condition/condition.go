@@ -362,18 +362,37 @@ func (e *Estimator) fwdExec(round bool) (*graph.Exec, error) {
 	return ex, nil
 }
 
+// freeTensors finalizes the tensors among args (their buffers: GoMLX frees a tensor's buffer only
+// when it is finalized, and on ONNX Runtime an argument is moved into a buffer ONNX Runtime owns, so
+// every dropped argument — the weights of a perturbed network among them — leaked).
+func freeTensors(args ...any) {
+	for _, a := range args {
+		if t, ok := a.(*tensors.Tensor); ok {
+			_ = t.FinalizeAll()
+		}
+	}
+}
+
 // callGraph runs a graph.Exec and converts panics into errors; it copies the outputs to host
-// slices of float32 and frees the device buffers.
+// slices of float32 and frees the device buffers. The caller frees the arguments (freeTensors).
 func callGraph(ex *graph.Exec, args ...any) (out [][]float32, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("condition: graph execution failed: %v", r)
 		}
 	}()
-	if args, err = hostargs.Wrap(args); err != nil {
+	wrapped, err := hostargs.Wrap(args)
+	if err != nil {
 		return nil, fmt.Errorf("condition: %w", err)
 	}
-	res, err := ex.Call(args...)
+	defer func() { // the tensors made here from Go values
+		for i, a := range args {
+			if _, ok := a.(*tensors.Tensor); !ok {
+				freeTensors(wrapped[i])
+			}
+		}
+	}()
+	res, err := ex.Call(wrapped...)
 	if err != nil {
 		return nil, fmt.Errorf("condition: graph execution failed: %w", err)
 	}
@@ -436,6 +455,8 @@ func (e *Estimator) Run(b fisens.Batch, w Weights, bits int) (*Forward, error) {
 		return nil, err
 	}
 	args := []any{tensors.FromFlatDataAndDimensions(b.X, b.Shape...)}
+	defer freeTensors(args[0])
+	defer freeTensors(wargs...)
 	if round {
 		args = append(args, float32(math.Ldexp(1, 24-bits)+1))
 	}
@@ -731,9 +752,12 @@ func powerIterate(ex *graph.Exec, kernel []float32, li nodeInfo, opt NormOptions
 	}
 	vdims := append([]int{1}, li.inShape...)
 	kt := tensors.FromFlatDataAndDimensions(kernel, li.kdims...)
+	defer freeTensors(kt)
 	prev := 0.0
 	for iters < opt.maxIter() {
-		out, err := callGraph(ex, tensors.FromFlatDataAndDimensions(v, vdims...), kt)
+		vt := tensors.FromFlatDataAndDimensions(v, vdims...)
+		out, err := callGraph(ex, vt, kt)
+		freeTensors(vt)
 		if err != nil {
 			return 0, iters, err
 		}
@@ -1194,6 +1218,7 @@ func (e *Estimator) AttackInput(b fisens.Batch, rel float64, steps int) (fgsm, p
 	P := len(b.X) / N // Run validated the batch
 	z0t := tensors.FromFlatDataAndDimensions(f0.Logits, N, K)
 	oh := tensors.FromFlatDataAndDimensions(onehotPred(f0.Logits, K), N, K)
+	defer freeTensors(append([]any{z0t, oh}, wargs...)...)
 	radius := make([]float64, N)
 	for n := range radius {
 		radius[n] = rel * Norm(b.X[n*P:(n+1)*P])
@@ -1205,6 +1230,7 @@ func (e *Estimator) AttackInput(b fisens.Batch, rel float64, steps int) (fgsm, p
 		}
 		args := append([]any{tensors.FromFlatDataAndDimensions(xp, b.Shape...), z0t, oh}, wargs...)
 		out, err := callGraph(ex, args...)
+		freeTensors(args[0])
 		if err != nil {
 			return nil, nil, nil, err
 		}
@@ -1283,6 +1309,7 @@ func (e *Estimator) AttackWeights(b fisens.Batch, rel float64, steps int) (fgsm,
 	z0t := tensors.FromFlatDataAndDimensions(f0.Logits, 1, K)
 	oh := tensors.FromFlatDataAndDimensions(onehotPred(f0.Logits, K), 1, K)
 	xt := tensors.FromFlatDataAndDimensions(b.X, b.Shape...)
+	defer freeTensors(z0t, oh, xt)
 	// flat lists of the weight slices, in graph order, with their radii
 	base := e.flatWeights(e.weights)
 	radius := make([]float64, len(base))
@@ -1296,6 +1323,7 @@ func (e *Estimator) AttackWeights(b fisens.Batch, rel float64, steps int) (fgsm,
 			return nil, nil, nil, err
 		}
 		out, err := callGraph(ex, append([]any{xt, z0t, oh}, wargs...)...)
+		freeTensors(wargs...)
 		if err != nil {
 			return nil, nil, nil, err
 		}

@@ -255,13 +255,13 @@ func (b *Backend) BufferFromFlatData(deviceNum compute.DeviceNum, flat any, shap
 	if err != nil {
 		return nil, err
 	}
-	return &Buffer{
+	return countBuffer(&Buffer{
 		backend:  b,
 		wrapper:  wrapper,
 		shape:    shape,
 		device:   deviceNum,
 		isShared: true,
-	}, nil
+	}), nil
 }
 
 func (b *Backend) HasSharedBuffers() bool {
@@ -355,13 +355,13 @@ func (b *Backend) NewSharedBuffer(deviceNum compute.DeviceNum, shape shapes.Shap
 		return nil, nil, errors.Errorf("shared buffers not implemented for dtype %s", shape.DType)
 	}
 
-	buf := &Buffer{
+	buf := countBuffer(&Buffer{
 		backend:  b,
 		wrapper:  wrapper,
 		shape:    shape,
 		device:   deviceNum,
 		isShared: true,
-	}
+	})
 	return buf, flat, nil
 }
 

@@ -505,6 +505,7 @@ func (b *Buffer) Finalize() error {
 	if b.wrapper != nil {
 		w := b.wrapper
 		b.wrapper = nil
+		liveBuffers.Add(-1) // fisens patch (see fisens_patch.go)
 		// Try to recycle the wrapper back to the executable's pool.
 		if b.executable != nil {
 			b.executable.recycleWrapper(w)
@@ -566,13 +567,13 @@ func (b *Buffer) CopyToDevice(deviceNum compute.DeviceNum) (compute.Buffer, erro
 		newWrapper.Destroy()
 		return nil, err
 	}
-	return &Buffer{
+	return countBuffer(&Buffer{
 		backend:  b.backend,
 		wrapper:  newWrapper,
 		shape:    b.shape,
 		device:   deviceNum,
 		isShared: true,
-	}, nil
+	}), nil
 }
 
 func wrapOrtValue(val ort.Value, shape shapes.Shape) (ortTensorWrapper, error) {

@@ -280,5 +280,6 @@ func (b *Builder) Compile() (compute.Executable, error) {
 		return nil, errors.Wrap(err, "failed to create ONNX Runtime session")
 	}
 
+	liveSessions.Add(1) // fisens patch: counted until Executable.Finalize (see fisens_patch.go)
 	return newExecutable(b.backend, session, inputNames, inputShapes, outputNames, outputShapes), nil
 }

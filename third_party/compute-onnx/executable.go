@@ -114,6 +114,7 @@ func (e *Executable) Finalize() {
 	if e.session != nil {
 		_ = e.session.Destroy()
 		e.session = nil
+		liveSessions.Add(-1) // fisens patch (see fisens_patch.go)
 	}
 	e.mu.Lock()
 	for _, w := range e.reusableWrappers {
@@ -349,7 +350,7 @@ func (e *Executable) executeCUDA(ortInputs []ort.Value, inputs []compute.Buffer,
 	for i, sh := range e.outputShapes {
 		ortShape := ort.NewShape(toInt64s(sh.Dimensions)...)
 		val := ort.WrapRawOrtValue(outputValues[i])
-		outBuffers[i] = &Buffer{
+		outBuffers[i] = countBuffer(&Buffer{
 			backend: e.backend,
 			wrapper: &gpuTensorWrapper{
 				val:   val,
@@ -359,7 +360,7 @@ func (e *Executable) executeCUDA(ortInputs []ort.Value, inputs []compute.Buffer,
 			shape:  sh,
 			device: defaultDevice,
 			isCUDA: true,
-		}
+		})
 	}
 
 	// 6. Finalize all donated inputs.
@@ -369,6 +370,7 @@ func (e *Executable) executeCUDA(ortInputs []ort.Value, inputs []compute.Buffer,
 			if buf.wrapper != nil {
 				_ = buf.wrapper.Destroy()
 				buf.wrapper = nil
+				liveBuffers.Add(-1) // fisens patch (see fisens_patch.go)
 			}
 		}
 	}
@@ -443,14 +445,14 @@ func (e *Executable) executeCPU(inputs []compute.Buffer, donate []bool, defaultD
 	// Must allocate fresh slice each call since it escapes to the caller.
 	outBuffers := make([]compute.Buffer, len(e.outputShapes))
 	for i, sh := range e.outputShapes {
-		outBuffers[i] = &Buffer{
+		outBuffers[i] = countBuffer(&Buffer{
 			backend:    e.backend,
 			wrapper:    outWrappers[i],
 			shape:      sh,
 			device:     defaultDevice,
 			isShared:   true,
 			executable: e, // back-pointer for recycling on Finalize
-		}
+		})
 		outWrappers[i] = nil // ownership transferred to Buffer
 	}
 
@@ -466,6 +468,7 @@ func (e *Executable) executeCPU(inputs []compute.Buffer, donate []bool, defaultD
 
 			if w != nil {
 				_ = w.Destroy()
+				liveBuffers.Add(-1) // fisens patch (see fisens_patch.go)
 			}
 		}
 	}

@@ -19,11 +19,16 @@ package onnxruntime
 //     FISENS_ORT_PROFILE=prefix        write ONNX Runtime's per-node JSON trace of each session
 //     FISENS_ORT_PROFILE_RUNS=n        ... ended after n runs of the session (default 5)
 //     FISENS_ORT_NO_PRUNE=1            disable 1. (for measurements)
+//  3. LiveSessions: how many ONNX Runtime sessions (compiled graphs) the process holds. Nothing frees a
+//     session but Executable.Finalize (GoMLX: Exec.Finalize; fisens: Model.Close, Analyzer.Close),
+//     so a process that compiles graphs for many models grows until it finalizes them; fisens' tests
+//     use the count to check that closing a model and its analyzer frees every session.
 
 import (
 	"fmt"
 	"os"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/gomlx/compute-onnx/internal/ort"
 	onnx "github.com/gomlx/compute-onnx/internal/protos"
@@ -131,3 +136,28 @@ func (e *Executable) profiledRun() {
 		}
 	}
 }
+
+// liveSessions counts the sessions created by Compile and not yet destroyed by Executable.Finalize.
+var liveSessions atomic.Int64
+
+// LiveSessions returns the number of ONNX Runtime sessions (compiled graphs) this process holds:
+// created by compiling a graph, freed only by the executable's Finalize (fisens patch; for tests
+// and leak checks).
+func LiveSessions() int { return int(liveSessions.Load()) }
+
+// liveBuffers counts the buffers (device tensors) created and not yet finalized.
+var liveBuffers atomic.Int64
+
+// countBuffer counts a new buffer holding a tensor until its Finalize.
+func countBuffer(b *Buffer) *Buffer {
+	if b.wrapper != nil {
+		liveBuffers.Add(1)
+	}
+	return b
+}
+
+// LiveBuffers returns the number of buffers (tensors held by ONNX Runtime: inputs copied in, graph
+// outputs, variable values) created and not yet finalized (fisens patch; for tests and leak
+// checks). GoMLX frees a tensor's buffer only when the tensor is finalized (no garbage-collector
+// cleanup), so the count grows with every buffer a program drops without finalizing it.
+func LiveBuffers() int { return int(liveBuffers.Load()) }
