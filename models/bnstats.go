@@ -115,7 +115,9 @@ func (p *bnStatsPass) run(s *datasets.Set, batch int, progressTo io.Writer) (int
 			return 0, err
 		}
 		err = catch(func() error {
-			out, err := exec.Call(tensors.FromFlatDataAndDimensions(x, batch, h, w, c))
+			in := tensors.FromFlatDataAndDimensions(x, batch, h, w, c)
+			defer in.FinalizeAll() // its buffer too (no garbage-collector cleanup; leaked per batch on ONNX Runtime)
+			out, err := exec.Call(in)
 			if err != nil {
 				return err
 			}

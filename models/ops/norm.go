@@ -139,48 +139,75 @@ func bnAutodiff() bool { return os.Getenv("FISENS_BN_VJP") == "autodiff" }
 var bnFusedFromV bool
 
 // batchNormTrainFused computes training-mode batch norm y = (x − μ)·γ/√(σ²+ε) + β with the same ops
-// (and so the same values) as the autodiff form, but gives x the textbook fused gradient
+// (and so the same values) as the autodiff form, but with the textbook fused gradient
 //
+//	dβ = Σδ,  dγ = Σδ·(x − μ)/√(σ²+ε),
 //	dx = a·(δ − Σδ/M − (x − μ)·Σδ·(x − μ)/(M·(σ²+ε))),  a = γ/√(σ²+ε),  M = n
 //
 // instead of GoMLX's differentiation through μ and σ², which emits three channel reductions over
-// the big tensor (the last depending on the second) where these two suffice. The two sums are the
-// ones the γ and β gradients (dβ = Σδ, dγ = Σδ·(x − μ)/√(σ²+ε)) already need, written the same way
-// so that the backend's common-subexpression elimination shares them. The statistics are
-// StopGradient'ed (their gradient is inside dx); δ, the gradient arriving at y, is caught by an
-// identity with a custom gradient on y, which autodiff always reaches before x's (it is built later).
+// the big tensor (the last depending on the second) where the two sums Σδ and Σδ·(x − μ) suffice
+// for all three gradients. The statistics are StopGradient'ed (their gradient is inside dx); δ, the
+// gradient arriving at y, is caught by an identity with a custom gradient on y, which autodiff always
+// reaches first (it is built last); x, γ and β pass through identities whose custom gradients
+// compute the two sums once (per gradient) from δ and return the formulas above.
 func batchNormTrainFused(x, gammaN, betaN *Node, bdims, reduceAxes []int, n int) (mean, variance, y *Node) {
 	mean = StopGradient(ReduceMean(x, reduceAxes...))
-	var delta *Node // δ of the gradient being built, set by y's custom gradient
 	xc0 := Sub(x, Reshape(mean, bdims...))
 	variance = StopGradient(ReduceMean(Square(xc0), reduceAxes...))
-	inv2 := Inverse(AddScalar(variance, BatchNormEpsilon)) // 1/(σ²+ε)
+	inv := Inverse(Sqrt(AddScalar(variance, BatchNormEpsilon))) // 1/√(σ²+ε)
+	fm := 1 / float64(n)
+
+	// st is the state of the gradient being built: δ and, once computed, the two sums.
+	type state struct{ delta, sd, sdx *Node }
+	var st *state
 	var xc *Node
-	xI := IdentityWithCustomGradient(x, func(_, v *Node) *Node {
-		// v = δ·a, the gradient of x through xc only (the statistics are constants here).
-		fm := 1 / float64(n)
-		if delta != nil && !bnFusedFromV && delta.Graph() == v.Graph() && delta.Shape().Equal(v.Shape()) {
-			d := delta
-			delta = nil
-			a := Div(gammaN, Sqrt(AddScalar(variance, BatchNormEpsilon)))
-			sd := ReduceSum(d, reduceAxes...)
-			sdx := ReduceSum(Mul(d, xc), reduceAxes...)
-			// dx = a·δ − a·Σδ/M − xc·a·Σδxc/(M(σ²+ε))
-			k0 := MulScalar(Mul(a, sd), fm)
-			k1 := MulScalar(Mul(Mul(a, inv2), sdx), fm)
-			return Sub(Sub(Mul(d, Reshape(a, bdims...)), Reshape(k0, bdims...)), Mul(xc, Reshape(k1, bdims...)))
+	sums := func() (sd, sdx *Node) {
+		if st.sd == nil {
+			d := st.delta
+			st.sd = ReduceSum(d, reduceAxes...)
+			st.sdx = ReduceSum(Mul(d, xc), reduceAxes...)
 		}
-		sv := ReduceSum(v, reduceAxes...)
-		svx := ReduceSum(Mul(v, xc), reduceAxes...)
-		k0 := MulScalar(sv, fm)
-		k1 := MulScalar(Mul(inv2, svx), fm)
-		return Sub(Sub(v, Reshape(k0, bdims...)), Mul(xc, Reshape(k1, bdims...)))
+		return st.sd, st.sdx
+	}
+	caught := func(v *Node) bool {
+		return st != nil && !bnFusedFromV && st.delta.Graph() == v.Graph()
+	}
+	gammaI := IdentityWithCustomGradient(gammaN, func(_, v *Node) *Node {
+		if !caught(v) {
+			return v
+		}
+		_, sdx := sums()
+		return Mul(sdx, inv)
+	})
+	betaI := IdentityWithCustomGradient(betaN, func(_, v *Node) *Node {
+		if !caught(v) {
+			return v
+		}
+		sd, _ := sums()
+		return sd
+	})
+	xI := IdentityWithCustomGradient(x, func(_, v *Node) *Node {
+		inv2 := Square(inv)
+		if !caught(v) {
+			// v = δ·a, the gradient of x through xc only (the statistics are constants here).
+			sv := ReduceSum(v, reduceAxes...)
+			svx := ReduceSum(Mul(v, xc), reduceAxes...)
+			k0 := MulScalar(sv, fm)
+			k1 := MulScalar(Mul(inv2, svx), fm)
+			return Sub(Sub(v, Reshape(k0, bdims...)), Mul(xc, Reshape(k1, bdims...)))
+		}
+		sd, sdx := sums()
+		a := Mul(gammaN, inv)
+		// dx = a·δ − a·Σδ/M − xc·a·Σδxc/(M(σ²+ε))
+		k0 := MulScalar(Mul(a, sd), fm)
+		k1 := MulScalar(Mul(Mul(a, inv2), sdx), fm)
+		return Sub(Sub(Mul(st.delta, Reshape(a, bdims...)), Reshape(k0, bdims...)), Mul(xc, Reshape(k1, bdims...)))
 	})
 	xc = Sub(xI, Reshape(mean, bdims...))
-	a := Div(gammaN, Sqrt(AddScalar(variance, BatchNormEpsilon)))
-	y = Add(Mul(xc, Reshape(a, bdims...)), Reshape(betaN, bdims...))
+	a := Div(gammaI, Sqrt(AddScalar(variance, BatchNormEpsilon)))
+	y = Add(Mul(xc, Reshape(a, bdims...)), Reshape(betaI, bdims...))
 	y = IdentityWithCustomGradient(y, func(_, v *Node) *Node {
-		delta = v
+		st = &state{delta: v}
 		return v
 	})
 	return mean, variance, y

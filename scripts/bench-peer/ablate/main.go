@@ -5,6 +5,7 @@
 //	fwd-infer, fwd-train    the loss, batch norm in inference / training mode
 //	gradx-infer             + the input gradient (the backward pass of the FI workloads)
 //	gradw3-infer            + the 3×3 kernels' gradients      gradw1-infer  + the 1×1 and dense kernels'
+//	gradw3stem-infer        + the stem's 3×3 kernel only      gradw3rest-infer + the other 3×3 kernels
 //	gradbn-infer            + the batch norms' γ, β           gradb-infer   + the biases'
 //	gradw-*, gradall-*      + all kernels' / all trainable variables' gradients
 //	trainer                 the GoMLX trainer's Adam step (what bench-peer's "train" times)
@@ -120,6 +121,12 @@ func main() {
 				case "gradw3":
 					return graph.Gradient(l, trainVarsF(scope, g, func(v *model.Variable) bool {
 						return v.Name() == "weights" && v.Shape().Rank() == 4 && v.Shape().Dimensions[0] == 3
+					})...)
+				case "gradw3stem", "gradw3rest": // the stem's 3×3 kernel (1 input channel, stride 2) / the others
+					stem := kind == "gradw3stem"
+					return graph.Gradient(l, trainVarsF(scope, g, func(v *model.Variable) bool {
+						d := v.Shape().Dimensions
+						return v.Name() == "weights" && v.Shape().Rank() == 4 && d[0] == 3 && (d[2] == 1) == stem
 					})...)
 				case "gradw1":
 					return graph.Gradient(l, trainVarsF(scope, g, func(v *model.Variable) bool {
