@@ -348,7 +348,9 @@ func (a *Analyzer) batchedParamGraph(pe *paramExec, form Form, withInput bool) f
 		if withInput {
 			need(x)
 		}
-		// K backward passes for the whole batch: deltas[i] = [K, N, ...] for wrt[i].
+		// K backward passes for the whole batch: deltas[i] = [N, ..., K, C] for wrt[i] = [N, ..., C]:
+		// the class axis next to the channels, so that the per-example products below read δ as
+		// [N, positions, K·C] without a transposed copy.
 		perClass := make([][]*graph.Node, K)
 		for k := 0; k < K; k++ {
 			s := graph.ReduceAllSum(graph.Mul(logits, classMask(g, logits.DType(), K, k)))
@@ -360,7 +362,7 @@ func (a *Analyzer) batchedParamGraph(pe *paramExec, form Form, withInput bool) f
 			for k := 0; k < K; k++ {
 				d[k] = perClass[k][i]
 			}
-			deltas[i] = graph.Stack(d, 0)
+			deltas[i] = graph.Stack(d, d[0].Rank()-1)
 		}
 		// perExample returns [N, K, p] (float32) of one variable's gradient at every example.
 		perExample := func(path string) *graph.Node {
@@ -422,9 +424,15 @@ func (a *Analyzer) batchedParamGraph(pe *paramExec, form Form, withInput bool) f
 			}
 		}
 		if withInput {
-			d := deltas[nodeIndex[x]] // [K, N, ...]
+			d := deltas[nodeIndex[x]] // [N, ..., K, C]
+			r := d.Rank()
+			perm := []int{0, r - 2}
+			for i := 1; i < r-2; i++ {
+				perm = append(perm, i)
+			}
+			perm = append(perm, r-1)
 			dims := d.Shape().Dimensions
-			outs = append(outs, graph.TransposeAllDims(graph.Reshape(d, dims[0], dims[1], -1), 1, 0, 2))
+			outs = append(outs, graph.Reshape(graph.TransposeAllDims(d, perm...), dims[0], dims[r-2], -1))
 		}
 		if !pe.gramsInGraph {
 			return outs
@@ -475,26 +483,26 @@ func gramsInGraph(b compute.Backend) bool {
 }
 
 // kernelGrads returns the per-example kernel gradients [N, K, ...kernel dims] of a conv or dense
-// tap from the output signal d = [K, N, ...] at its KernelOut.
+// tap from the output signal d = [N, ..., K, D] at its KernelOut.
 func kernelGrads(t ops.Tap, d *graph.Node) *graph.Node {
 	a := t.Input
 	if t.Kind == "dense" {
-		return graph.Einsum("ni,knj->nkij", a, d)
+		return graph.Einsum("ni,nkj->nkij", a, d)
 	}
 	k := t.Kernel
 	if k == 1 {
-		return graph.Einsum("nhwc,knhwd->nkcd", a, d)
+		return graph.Einsum("nhwc,nhwkd->nkcd", a, d)
 	}
 	p := convPatches(t, d) // [N, Ho, Wo, k·k, Cin]
-	return graph.Einsum("nhwpc,knhwd->nkpcd", p, d)
+	return graph.Einsum("nhwpc,nhwkd->nkpcd", p, d)
 }
 
 // convPatches returns the patches [N, Ho, Wo, k·k, Cin] of a k×k conv tap's zero-padded input at the
 // convolution's stride: patch (dy, dx) holds the input values that kernel tap (dy, dx) multiplied into
-// each output position (d = [K, N, Ho, Wo, D], the output signal, gives Ho and Wo).
+// each output position (d = [N, Ho, Wo, K, D], the output signal, gives Ho and Wo).
 func convPatches(t ops.Tap, d *graph.Node) *graph.Node {
 	a, k := t.Input, t.Kernel
-	ho, wo := d.Shape().Dimensions[2], d.Shape().Dimensions[3]
+	ho, wo := d.Shape().Dimensions[1], d.Shape().Dimensions[2]
 	s := max(t.Stride, 1)
 	a = zeroPad(a, 1, t.Pads[0][0], t.Pads[0][1])
 	a = zeroPad(a, 2, t.Pads[1][0], t.Pads[1][1])
@@ -519,12 +527,12 @@ func ghostMode() string {
 }
 
 // kernelShape returns a conv or dense tap's output positions T, patch length Din (k·k·Cin) and
-// output channels Dout, for the output signal d = [K, N, ...].
+// output channels Dout, for the output signal d = [N, ..., K, Dout].
 func kernelShape(t ops.Tap, d *graph.Node) (T, Din, Dout int) {
 	dd := d.Shape().Dimensions
 	Dout = dd[len(dd)-1]
 	T = 1
-	for _, v := range dd[2 : len(dd)-1] {
+	for _, v := range dd[1 : len(dd)-2] {
 		T *= v
 	}
 	in := t.Input.Shape().Dimensions
@@ -550,7 +558,7 @@ func useGhost(mode string, t ops.Tap, d *graph.Node) bool {
 	case "all":
 		return true
 	}
-	K := d.Shape().Dimensions[0]
+	K := d.Shape().Dimensions[d.Rank()-2]
 	T, Din, Dout := kernelShape(t, d)
 	w := ghostF64Cost
 	direct := K*T*Din*Dout + w*K*K*Din*Dout
@@ -578,14 +586,14 @@ const ghostF64Cost = 4
 // (TestParamFIBatchGhostGrams checks rank, FI and every Gram entry against the per-example path).
 func ghostGram(t ops.Tap, d *graph.Node) *graph.Node {
 	dd := d.Shape().Dimensions
-	K, N := dd[0], dd[1]
+	N, K := dd[0], dd[len(dd)-2]
 	T, _, Dout := kernelShape(t, d)
 	x := kernelRows(t, d)                                                // [N, T, Din]
 	A := graph.DotGeneral(x, []int{2}, []int{0}, x, []int{2}, []int{0})  // [N, T, T]
-	dl := graph.Reshape(d, K, N, T, Dout)                                // [K, N, T, D]
-	E := graph.DotGeneral(A, []int{2}, []int{0}, dl, []int{2}, []int{1}) // [N, T, K, D]
+	dl := graph.Reshape(d, N, T, K, Dout)                                // [N, T, K, D]
+	E := graph.DotGeneral(A, []int{2}, []int{0}, dl, []int{1}, []int{0}) // [N, T, K, D]
 	d64, E64 := graph.ConvertDType(dl, dtypes.Float64), graph.ConvertDType(E, dtypes.Float64)
-	G := graph.DotGeneral(d64, []int{2, 3}, []int{1}, E64, []int{1, 3}, []int{0}) // [N, K, K]
+	G := graph.DotGeneral(d64, []int{1, 3}, []int{0}, E64, []int{1, 3}, []int{0}) // [N, K, K]
 	return graph.MulScalar(graph.Add(G, graph.TransposeAllDims(G, 0, 2, 1)), 0.5)
 }
 
@@ -622,20 +630,20 @@ func zeroPad(x *graph.Node, axis, lo, hi int) *graph.Node {
 	return graph.Concatenate(list, axis)
 }
 
-// channelSums returns [N, K, C]: Σ over the middle axes of d [K, N, ..., C], weighted by in
+// channelSums returns [N, K, C]: Σ over the positions of d [N, ..., K, C], weighted by in
 // [N, ..., C] when in is not nil (a batch norm's γ gradient).
 func channelSums(d, in *graph.Node) *graph.Node {
 	if in != nil {
-		d = graph.Mul(d, graph.BroadcastToDims(graph.InsertAxes(in, 0), d.Shape().Dimensions...))
+		d = graph.Mul(d, graph.BroadcastToDims(graph.InsertAxes(in, in.Rank()-1), d.Shape().Dimensions...))
 	}
 	if r := d.Rank(); r > 3 {
 		axes := make([]int, 0, r-3)
-		for i := 2; i < r-1; i++ {
+		for i := 1; i < r-2; i++ {
 			axes = append(axes, i)
 		}
 		d = graph.ReduceSum(d, axes...)
 	}
-	return graph.TransposeAllDims(d, 1, 0, 2)
+	return d
 }
 
 // paramResultFromGrams turns one example's group Grams (and the input's, last, with WithInput) into
