@@ -34,8 +34,9 @@ const paramBatchBytes = 1 << 30
 // recorded input (ops.Tap), as per-sample-gradient libraries compute them: a dense kernel's is
 // inputᵀδ, a convolution kernel's the correlation of its input patches with δ, a batch norm's γ
 // gradient Σ δ·x̂, a bias's Σ δ. Where it is cheaper (few output positions, wide layers: useGhost), a
-// kernel's Gram comes straight from its input and δ without forming the gradients (ghostGram). Other classifiers (a variable no tap covers) fall back to
-// ParamFI per example. The results equal ParamFI's up to float32 rounding of the gradients.
+// kernel's Gram comes straight from its input and δ without forming the gradients (ghostGram;
+// FISENS_PARAM_GHOST=off|all overrides the choice). Other classifiers (a variable no tap covers) fall
+// back to ParamFI per example. The results equal ParamFI's up to float32 rounding of the gradients.
 func (a *Analyzer) ParamFIBatch(b Batch, opt ParamOptions) ([]*ParamResult, error) {
 	K := a.clf.NumClasses()
 	if err := b.Validate(K); err != nil {
