@@ -9,7 +9,7 @@ import sys, time, statistics, os
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "."))
 import torch, torch.nn.functional as F
 import peer
-torch.set_num_threads(2)
+torch.set_num_threads(int(os.environ.get("PEER_THREADS", "2")))  # PEER_THREADS=1 with taskset for one core
 d = sys.argv[1]
 import json
 meta = json.load(open(os.path.join(d, "inputs.json")))
