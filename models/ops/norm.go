@@ -24,6 +24,11 @@ const (
 // the moving averages; in inference mode it uses the moving averages. See the package doc.
 // It never uses the backends' batch-norm ops. In a statistics pass (RecordBNStats) it normalises
 // with the batch statistics as in training and records them instead of updating the averages.
+// In training mode its gradient is the textbook fused one (batchNormTrainFused): first derivatives
+// are exact, but second derivatives through a training-mode batch norm are not (the backward
+// formulas treat the batch statistics as constants); set FISENS_BN_VJP=autodiff before building the
+// graph to differentiate twice in training mode. Inference mode is plain autodiff (Cook's double
+// backpropagation runs there).
 func BatchNorm(scope *model.Scope, x *Node) *Node {
 	if x.Rank() < 2 {
 		exceptions.Panicf("ops.BatchNorm(%s): want x [B, ..., C], got %s", scope.Scope(), x.Shape())
