@@ -192,6 +192,9 @@ func (a *Analyzer) paramExecFor(b Batch, opt ParamOptions, batched bool) (*param
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if err := a.checkOpen(); err != nil {
+		return nil, err
+	}
 	all, err := a.Layers(group)
 	if err != nil {
 		return nil, err
