@@ -45,7 +45,7 @@ var (
 //
 // Loaded models are cached per (ref, dataset, backend) until ReleaseModels, so the parts of an
 // experiment share them and their compiled graphs: never change the weights of lm.Model, Clone it
-// first. `fisens reproduce` releases them after each experiment.
+// first. `fisens reproduce --scale paper` releases them after each experiment.
 func LoadModel(c Common, ref, dataset string) (*LoadedModel, error) {
 	if ref == "" {
 		return nil, fmt.Errorf("model reference is empty: want zoo:NAME or a model directory")

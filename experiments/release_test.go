@@ -9,7 +9,7 @@ import (
 )
 
 // TestReleaseModels: ReleaseModels closes the cached models and their analyzers (what `fisens
-// reproduce` does between experiments) and the next LoadModel loads afresh.
+// reproduce --scale paper` does between experiments) and the next LoadModel loads afresh.
 func TestReleaseModels(t *testing.T) {
 	c := Common{Scale: Quick, Backend: "go"}
 	ref := models.ZooPrefix + "alexnet-small-mnist"

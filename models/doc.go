@@ -95,7 +95,7 @@
 //
 // Close is idempotent; every later use of the model is an error wrapping ErrClosed. Clones are
 // independent models: close each. experiments.ReleaseModels closes the models the experiments
-// cached; `fisens reproduce` calls it after each experiment.
+// cached; `fisens reproduce --scale paper` calls it after each experiment.
 //
 // # Your own model: ONNX (LoadONNX)
 //

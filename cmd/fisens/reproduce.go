@@ -83,11 +83,15 @@ func runReproduce(args []string) error {
 		c.Logf("== %s: %s (%s), %s scale", e.Name, e.Title, e.Paper, sc)
 		t := time.Now()
 		r, err := e.Run(ctx, c)
-		// Free the experiment's models, their compiled graphs and device buffers before the next one
-		// (nothing else frees them on ONNX Runtime: a process running every paper-scale experiment
-		// grew to 19–22 GB).
-		if rerr := experiments.ReleaseModels(); rerr != nil {
-			c.Logf("!! %s: releasing its models: %v", e.Name, rerr)
+		// At paper scale, free the experiment's models, their compiled graphs and device buffers
+		// before the next one (nothing else frees them on ONNX Runtime: a process running every
+		// paper-scale experiment grew to 19–22 GB). At quick scale the zoo's small models stay cached:
+		// the next experiment reuses them and their compiled graphs (releasing them made the quick
+		// run's small experiments 20–30 % slower on XLA, which compiles again; its peak is ~2.5 GB).
+		if sc == experiments.Paper {
+			if rerr := experiments.ReleaseModels(); rerr != nil {
+				c.Logf("!! %s: releasing its models: %v", e.Name, rerr)
+			}
 		}
 		if err != nil {
 			if datasets.IsNotFound(err) {

@@ -43,6 +43,33 @@ def main(path):
     good = [l for l in loads if l == l]
     if good:
         print("\n1-minute load average during the runs: %.1f–%.1f (2 cores; > 2 means other work competed)." % (min(good), max(good)))
+    paired(rows, backends)
+
+
+def paired(rows, backends):
+    """Prints, per backend and workload, the ratio of each fisens round to the PyTorch round run right
+    after it (medians of their repetitions): robust to the machine's speed drifting between rounds,
+    which the pooled medians above mix."""
+    blocks = []  # consecutive rows of one process: (side, backend, round), rows
+    for r in rows:
+        key = (r["side"], r["backend"], r["round"])
+        if not blocks or blocks[-1][0] != key:
+            blocks.append((key, []))
+        blocks[-1][1].append(r)
+    print("\nPaired ratios (each fisens round / the PyTorch round right after it):")
+    for b in backends:
+        for wl in NAMES:
+            out = []
+            for i, (key, rs) in enumerate(blocks[:-1]):
+                nxt_key, nxt = blocks[i + 1]
+                if key[0] != "fisens" or key[1] != b or nxt_key[0] != "pytorch":
+                    continue
+                f = [r["images"] / r["seconds"] for r in rs if r["workload"] == wl]
+                p = [r["images"] / r["seconds"] for r in nxt if r["workload"] == wl]
+                if f and p:
+                    out.append(statistics.median(f) / statistics.median(p))
+            if out:
+                print("- %s, %s: %s (median %.2f)" % (b, wl, " ".join("%.2f" % x for x in out), statistics.median(out)))
 
 
 if __name__ == "__main__":
