@@ -25,9 +25,9 @@ const (
 // It never uses the backends' batch-norm ops. In a statistics pass (RecordBNStats) it normalises
 // with the batch statistics as in training and records them instead of updating the averages.
 // In training mode its gradient is the textbook fused one (batchNormTrainFused): first derivatives
-// are exact, but second derivatives through a training-mode batch norm are not (the backward
-// formulas treat the batch statistics as constants); set FISENS_BN_VJP=autodiff before building the
-// graph to differentiate twice in training mode. Inference mode is plain autodiff (Cook's double
+// are exact, but second derivatives through a training-mode batch norm are not (a second pass sees
+// first-order formulas built with the batch statistics as constants); set FISENS_BN_VJP=autodiff
+// before building the graph to differentiate twice in training mode. Inference mode is plain autodiff (Cook's double
 // backpropagation runs there).
 func BatchNorm(scope *model.Scope, x *Node) *Node {
 	if x.Rank() < 2 {
@@ -162,8 +162,14 @@ func batchNormTrainFused(x, gammaN, betaN *Node, bdims, reduceAxes []int, n int)
 	inv := Inverse(Sqrt(AddScalar(variance, BatchNormEpsilon))) // 1/√(σ²+ε)
 	fm := 1 / float64(n)
 
-	// st is the state of the gradient being built: δ and, once computed, the two sums.
-	type state struct{ delta, sd, sdx *Node }
+	// st is the state of the gradient being built: δ and, once computed, the two sums. Each of x, γ
+	// and β takes it at most once (used): a later differentiation of the gradient graph itself (a
+	// second derivative) never reaches y's identity again, and must not reuse this pass's δ.
+	const useX, useGamma, useBeta = 0, 1, 2
+	type state struct {
+		delta, sd, sdx *Node
+		used           [3]bool
+	}
 	var st *state
 	var xc *Node
 	sums := func() (sd, sdx *Node) {
@@ -174,18 +180,22 @@ func batchNormTrainFused(x, gammaN, betaN *Node, bdims, reduceAxes []int, n int)
 		}
 		return st.sd, st.sdx
 	}
-	caught := func(v *Node) bool {
-		return st != nil && !bnFusedFromV && st.delta.Graph() == v.Graph()
+	caught := func(v *Node, which int) bool {
+		if st == nil || bnFusedFromV || st.delta.Graph() != v.Graph() || st.used[which] {
+			return false
+		}
+		st.used[which] = true
+		return true
 	}
 	gammaI := IdentityWithCustomGradient(gammaN, func(_, v *Node) *Node {
-		if !caught(v) {
+		if !caught(v, useGamma) {
 			return v
 		}
 		_, sdx := sums()
 		return Mul(sdx, inv)
 	})
 	betaI := IdentityWithCustomGradient(betaN, func(_, v *Node) *Node {
-		if !caught(v) {
+		if !caught(v, useBeta) {
 			return v
 		}
 		sd, _ := sums()
@@ -193,7 +203,7 @@ func batchNormTrainFused(x, gammaN, betaN *Node, bdims, reduceAxes []int, n int)
 	})
 	xI := IdentityWithCustomGradient(x, func(_, v *Node) *Node {
 		inv2 := Square(inv)
-		if !caught(v) {
+		if !caught(v, useX) {
 			// v = δ·a, the gradient of x through xc only (the statistics are constants here).
 			sv := ReduceSum(v, reduceAxes...)
 			svx := ReduceSum(Mul(v, xc), reduceAxes...)

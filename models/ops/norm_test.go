@@ -264,3 +264,46 @@ func relDiff(a, b []float64) float64 {
 	}
 	return d / (1 + m)
 }
+
+// TestBatchNormFusedSecondPass: differentiating the gradient graph of a training-mode batch norm
+// again (a Hessian-vector product) must not reuse the first pass's δ: the result is linear in the
+// second pass's cotangent w (zero for w = 0, doubled for 2w). Reusing the state made it the same
+// for every w.
+func TestBatchNormFusedSecondPass(t *testing.T) {
+	b := goBackend(t)
+	rng := rand.New(rand.NewSource(5))
+	dims := []int{6, 3, 3, 4}
+	xv := randFloats(rng, prod(dims), 2)
+	rv := randFloats(rng, prod(dims), 1)
+	wv := randFloats(rng, prod(dims), 1)
+	x := tensors.FromFlatDataAndDimensions(xv, dims...)
+	store := model.NewStore()
+	if _, err := model.CallOnce(b, store, func(scope *model.Scope, x *Node) *Node { return BatchNorm(scope.In("bn"), x) }, x); err != nil {
+		t.Fatal(err)
+	}
+	outs, err := model.CallOnceN(b, store, func(scope *model.Scope, x *Node) []*Node {
+		g := x.Graph()
+		scope.Store().SetTraining(g, true)
+		y := BatchNorm(scope.In("bn"), x)
+		gx := Gradient(ReduceAllSum(Mul(y, Reshape(Const(g, rv), dims...))), x)[0]
+		w := Reshape(Const(g, wv), dims...)
+		hvp := func(w *Node) *Node { return Gradient(ReduceAllSum(Mul(gx, w)), x)[0] }
+		return []*Node{hvp(ZerosLike(w)), hvp(w), hvp(MulScalar(w, 2))}
+	}, x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h0, h1, h2 := toF64(outs[0]), toF64(outs[1]), toF64(outs[2])
+	var n1 float64
+	for i := range h1 {
+		n1 = math.Max(n1, math.Abs(h1[i]))
+	}
+	if n1 == 0 {
+		t.Fatal("second pass gave zero for a nonzero cotangent")
+	}
+	for i := range h0 {
+		if math.Abs(h0[i]) > 1e-12*n1 || math.Abs(h2[i]-2*h1[i]) > 1e-12*n1 {
+			t.Fatalf("second pass not linear in its cotangent at %d: h(0) = %g, h(w) = %g, h(2w) = %g", i, h0[i], h1[i], h2[i])
+		}
+	}
+}
