@@ -104,7 +104,7 @@ func (a *Analyzer) track(e *model.Exec) error {
 	defer a.mu.Unlock()
 	if a.closed {
 		e.Finalize()
-		return a.closedErr()
+		return errAnalyzerClosed()
 	}
 	a.tracked = append(a.tracked, e)
 	return nil
@@ -114,7 +114,7 @@ func (a *Analyzer) track(e *model.Exec) error {
 // if it was closed (a classifier with a Closed method, e.g. models.Model); the caller holds a.mu.
 func (a *Analyzer) checkOpen() error {
 	if a.closed {
-		return a.closedErr()
+		return errAnalyzerClosed()
 	}
 	if c, ok := a.clf.(interface{ Closed() bool }); ok && c.Closed() {
 		return fmt.Errorf("fisens: the analyzed classifier was %w (e.g. by models.Model.Close): load it again and create a new Analyzer", ErrClosed)
@@ -122,7 +122,8 @@ func (a *Analyzer) checkOpen() error {
 	return nil
 }
 
-func (a *Analyzer) closedErr() error {
+// errAnalyzerClosed is the error of every use of a closed Analyzer.
+func errAnalyzerClosed() error {
 	return fmt.Errorf("fisens: analyzer %w (Analyzer.Close was called; create a new one with NewAnalyzer)", ErrClosed)
 }
 
@@ -131,7 +132,7 @@ func (a *Analyzer) closedErr() error {
 type closedClassifier struct{ Classifier }
 
 func (c closedClassifier) Logits(*model.Scope, *graph.Node) *graph.Node {
-	panic(fmt.Errorf("fisens: analyzer %w (Analyzer.Close was called; create a new one with NewAnalyzer)", ErrClosed))
+	panic(errAnalyzerClosed())
 }
 
 // NewAnalyzer returns an Analyzer for clf on backend b.
