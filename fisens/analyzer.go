@@ -242,13 +242,7 @@ func call(e *model.Exec, args ...any) (out []*tensors.Tensor, err error) {
 	if args, err = hostargs.Wrap(args); err != nil {
 		return nil, fmt.Errorf("fisens: %w", err)
 	}
-	defer func() {
-		for _, a := range args {
-			if t, ok := a.(*tensors.Tensor); ok {
-				_ = t.FinalizeAll()
-			}
-		}
-	}()
+	defer hostargs.Free(args...)
 	res, err := e.Call(args...)
 	if err != nil {
 		if strings.Contains(err.Error(), "has been finalized") { // GoMLX's error for a finalized Exec

@@ -362,19 +362,8 @@ func (e *Estimator) fwdExec(round bool) (*graph.Exec, error) {
 	return ex, nil
 }
 
-// freeTensors finalizes the tensors among args (their buffers: GoMLX frees a tensor's buffer only
-// when it is finalized, and on ONNX Runtime an argument is moved into a buffer ONNX Runtime owns, so
-// every dropped argument — the weights of a perturbed network among them — leaked).
-func freeTensors(args ...any) {
-	for _, a := range args {
-		if t, ok := a.(*tensors.Tensor); ok {
-			_ = t.FinalizeAll()
-		}
-	}
-}
-
 // callGraph runs a graph.Exec and converts panics into errors; it copies the outputs to host
-// slices of float32 and frees the device buffers. The caller frees the arguments (freeTensors).
+// slices of float32 and frees the device buffers. The caller frees the arguments (hostargs.Free).
 func callGraph(ex *graph.Exec, args ...any) (out [][]float32, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -388,7 +377,7 @@ func callGraph(ex *graph.Exec, args ...any) (out [][]float32, err error) {
 	defer func() { // the tensors made here from Go values
 		for i, a := range args {
 			if _, ok := a.(*tensors.Tensor); !ok {
-				freeTensors(wrapped[i])
+				hostargs.Free(wrapped[i])
 			}
 		}
 	}()
@@ -455,8 +444,8 @@ func (e *Estimator) Run(b fisens.Batch, w Weights, bits int) (*Forward, error) {
 		return nil, err
 	}
 	args := []any{tensors.FromFlatDataAndDimensions(b.X, b.Shape...)}
-	defer freeTensors(args[0])
-	defer freeTensors(wargs...)
+	defer hostargs.Free(args[0])
+	defer hostargs.Free(wargs...)
 	if round {
 		args = append(args, float32(math.Ldexp(1, 24-bits)+1))
 	}
@@ -752,12 +741,12 @@ func powerIterate(ex *graph.Exec, kernel []float32, li nodeInfo, opt NormOptions
 	}
 	vdims := append([]int{1}, li.inShape...)
 	kt := tensors.FromFlatDataAndDimensions(kernel, li.kdims...)
-	defer freeTensors(kt)
+	defer hostargs.Free(kt)
 	prev := 0.0
 	for iters < opt.maxIter() {
 		vt := tensors.FromFlatDataAndDimensions(v, vdims...)
 		out, err := callGraph(ex, vt, kt)
-		freeTensors(vt)
+		hostargs.Free(vt)
 		if err != nil {
 			return 0, iters, err
 		}
@@ -1218,7 +1207,7 @@ func (e *Estimator) AttackInput(b fisens.Batch, rel float64, steps int) (fgsm, p
 	P := len(b.X) / N // Run validated the batch
 	z0t := tensors.FromFlatDataAndDimensions(f0.Logits, N, K)
 	oh := tensors.FromFlatDataAndDimensions(onehotPred(f0.Logits, K), N, K)
-	defer freeTensors(append([]any{z0t, oh}, wargs...)...)
+	defer hostargs.Free(append([]any{z0t, oh}, wargs...)...)
 	radius := make([]float64, N)
 	for n := range radius {
 		radius[n] = rel * Norm(b.X[n*P:(n+1)*P])
@@ -1230,7 +1219,7 @@ func (e *Estimator) AttackInput(b fisens.Batch, rel float64, steps int) (fgsm, p
 		}
 		args := append([]any{tensors.FromFlatDataAndDimensions(xp, b.Shape...), z0t, oh}, wargs...)
 		out, err := callGraph(ex, args...)
-		freeTensors(args[0])
+		hostargs.Free(args[0])
 		if err != nil {
 			return nil, nil, nil, err
 		}
@@ -1309,7 +1298,7 @@ func (e *Estimator) AttackWeights(b fisens.Batch, rel float64, steps int) (fgsm,
 	z0t := tensors.FromFlatDataAndDimensions(f0.Logits, 1, K)
 	oh := tensors.FromFlatDataAndDimensions(onehotPred(f0.Logits, K), 1, K)
 	xt := tensors.FromFlatDataAndDimensions(b.X, b.Shape...)
-	defer freeTensors(z0t, oh, xt)
+	defer hostargs.Free(z0t, oh, xt)
 	// flat lists of the weight slices, in graph order, with their radii
 	base := e.flatWeights(e.weights)
 	radius := make([]float64, len(base))
@@ -1323,7 +1312,7 @@ func (e *Estimator) AttackWeights(b fisens.Batch, rel float64, steps int) (fgsm,
 			return nil, nil, nil, err
 		}
 		out, err := callGraph(ex, append([]any{xt, z0t, oh}, wargs...)...)
-		freeTensors(wargs...)
+		hostargs.Free(wargs...)
 		if err != nil {
 			return nil, nil, nil, err
 		}

@@ -27,3 +27,15 @@ func Wrap(args []any) ([]any, error) {
 	}
 	return out, nil
 }
+
+// Free finalizes the tensors among args (their backend buffers too). GoMLX frees a tensor's buffer
+// only when it is finalized (no garbage-collector cleanup), and on ONNX Runtime an argument is
+// moved into a buffer ONNX Runtime owns: an argument dropped without Free leaks that buffer.
+// Values that are not tensors are ignored.
+func Free(args ...any) {
+	for _, a := range args {
+		if t, ok := a.(*tensors.Tensor); ok {
+			_ = t.FinalizeAll()
+		}
+	}
+}
